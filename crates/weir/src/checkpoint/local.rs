@@ -1,0 +1,173 @@
+//! The local checkpoint store: manifests in `data_dir` (see [`crate::layout::Layout`]).
+
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+
+use super::manifest::{self, Checkpoint};
+use super::recovery::{self, Candidate, Choice};
+use super::{CheckpointError, CheckpointStore, KEEP};
+use crate::durable;
+use crate::epoch::{Epoch, LaneId};
+use crate::layout::Layout;
+
+/// Manifests as files under the data directory.
+#[derive(Debug)]
+pub struct LocalStore {
+    layout: Layout,
+    poisoned: AtomicBool,
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> CheckpointError + 'a {
+    move |source| CheckpointError::Io { op, path: path.display().to_string(), source }
+}
+
+impl LocalStore {
+    /// A store over `layout`'s data directory.
+    #[must_use]
+    pub fn new(layout: Layout) -> Self {
+        Self { layout, poisoned: AtomicBool::new(false) }
+    }
+
+    fn manifests(&self, pipeline: &str, lane: &LaneId) -> Result<Vec<(Epoch, std::path::PathBuf)>, CheckpointError> {
+        let dir = self.layout.lane_checkpoints(pipeline, lane);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("list", &dir)(e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err("list", &dir))?;
+            if let Some(epoch) = entry.file_name().to_str().and_then(Layout::manifest_epoch) {
+                out.push((epoch, entry.path()));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn load_blocking(&self, pipeline: &str, lane: &LaneId) -> Result<Choice, CheckpointError> {
+        let mut candidates = Vec::new();
+        for (epoch, path) in self.manifests(pipeline, lane)?.into_iter().rev() {
+            let decoded = match fs::read(&path) {
+                Ok(bytes) => manifest::decode(&bytes),
+                Err(e) => return Err(io_err("read", &path)(e)),
+            };
+            let valid = decoded.is_ok();
+            candidates.push(Candidate { epoch, path, decoded });
+            if valid {
+                break;
+            }
+        }
+        Ok(recovery::choose(pipeline, lane.as_str(), candidates))
+    }
+
+    fn save_blocking(&self, cp: &Checkpoint) -> Result<(), CheckpointError> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(CheckpointError::Poisoned);
+        }
+        let lane = LaneId::sanitized(&cp.lane);
+        let dir = self.layout.lane_checkpoints(&cp.pipeline, &lane);
+        durable::create_dir_all_synced(&dir).map_err(io_err("create", &dir))?;
+        let path = self.layout.manifest(&cp.pipeline, &lane, cp.epoch);
+        let tmp = self.layout.manifest_tmp(&cp.pipeline, &lane, cp.epoch);
+        if let Err(e) = durable::write_atomic(&path, &tmp, &manifest::encode(cp)) {
+            // After a failed write or sync the state of the file is unknown: refuse to go on
+            // pretending, the lane restarts from what is known to be durable.
+            self.poisoned.store(true, Ordering::Release);
+            return Err(io_err("write", &path)(e));
+        }
+        let all = self.manifests(&cp.pipeline, &lane)?;
+        let keep_from = all.len().saturating_sub(KEEP);
+        for (_, old) in &all[..keep_from] {
+            fs::remove_file(old).map_err(io_err("prune", old))?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for LocalStore {
+    async fn load(&self, pipeline: &str, lane: &LaneId) -> Result<Choice, CheckpointError> {
+        tokio::task::block_in_place(|| self.load_blocking(pipeline, lane))
+    }
+
+    async fn save(&self, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
+        tokio::task::block_in_place(|| self.save_blocking(checkpoint))
+    }
+
+    async fn lanes(&self, pipeline: &str) -> Result<Vec<LaneId>, CheckpointError> {
+        let dir = self.layout.checkpoints(pipeline);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("list", &dir)(e)),
+        };
+        let mut lanes = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err("list", &dir))?;
+            if let Some(lane) = entry.file_name().to_str().and_then(LaneId::parse) {
+                lanes.push(lane);
+            }
+        }
+        lanes.sort();
+        Ok(lanes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cp(epoch: u64) -> Checkpoint {
+        Checkpoint {
+            pipeline: "p".into(),
+            lane: "a.jsonl".into(),
+            epoch: Epoch(epoch),
+            next_offset: epoch * 100,
+            records_in: epoch,
+            records_out: epoch,
+            created_at_ms: 0,
+            state: serde_json::Map::new(),
+            sinks: serde_json::Map::new(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn keeps_the_newest_three_and_falls_back_past_a_corrupt_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::new(dir.path());
+        let store = LocalStore::new(layout.clone());
+        let lane = LaneId::sanitized("a.jsonl");
+        for e in 1..=5 {
+            store.save(&cp(e)).await.expect("save");
+        }
+        let names: Vec<_> = store.manifests("p", &lane).expect("list").into_iter().map(|(e, _)| e.0).collect();
+        assert_eq!(names, vec![3, 4, 5]);
+        assert_eq!(store.load("p", &lane).await.expect("load").checkpoint, Some(cp(5)));
+
+        let newest = layout.manifest("p", &lane, Epoch(5));
+        let bytes = fs::read(&newest).expect("read");
+        fs::write(&newest, &bytes[..bytes.len() / 2]).expect("truncate");
+        let choice = store.load("p", &lane).await.expect("load");
+        assert_eq!(choice.checkpoint, Some(cp(4)));
+        assert_eq!(choice.rejected.len(), 1);
+        assert_eq!(choice.rejected[0].path, newest);
+        assert_eq!(store.lanes("p").await.expect("lanes"), vec![lane]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn reopening_many_times_always_finds_the_last_saved() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lane = LaneId::sanitized("a.jsonl");
+        for e in 1..=20 {
+            let store = LocalStore::new(Layout::new(dir.path()));
+            assert_eq!(store.load("p", &lane).await.expect("load").epoch(), Epoch(e - 1));
+            store.save(&cp(e)).await.expect("save");
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! The `weir` command line: one file per subcommand.
+
+mod checkpoints;
+mod run;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::observe::logging::{self, LogFormat};
+
+/// Exit code of a configuration error.
+pub const EXIT_CONFIG: u8 = 2;
+/// Exit code of a failed run.
+pub const EXIT_FAILED: u8 = 1;
+
+/// weir: a resilient data-pipeline engine.
+#[derive(Debug, Parser)]
+#[command(name = "weir", version, about)]
+pub struct Cli {
+    /// Log line format (logs go to stderr; `WEIR_LOG` sets the filter, e.g. `debug`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the pipelines of CONFIG.
+    Run {
+        /// The configuration file.
+        config: PathBuf,
+        /// Address of the metrics and health server (overrides `server.listen`; port 0 picks a free port).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Check CONFIG and print each pipeline's delivery guarantee.
+    Validate {
+        /// The configuration file.
+        config: PathBuf,
+    },
+    /// Show each lane's latest checkpoint: epoch, offset, age.
+    Checkpoints {
+        /// The configuration file.
+        config: PathBuf,
+    },
+}
+
+/// Parses the command line and runs the command.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    match cli.command {
+        Command::Run { config, listen } => run::run(&config, listen),
+        Command::Validate { config } => validate::validate(&config),
+        Command::Checkpoints { config } => checkpoints::checkpoints(&config),
+    }
+}
+
+fn load(config: &std::path::Path) -> Result<crate::config::Plan, ExitCode> {
+    crate::config::load(config).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    tokio::runtime::Builder::new_multi_thread().worker_threads(cores.max(2)).enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the runtime: {e}");
+        ExitCode::from(EXIT_FAILED)
+    })
+}

@@ -1,0 +1,72 @@
+//! `weir run CONFIG`: recover, run until all bounded input is committed or a signal arrives.
+//! The first SIGINT/SIGTERM finishes the current epoch of every lane, checkpoints and exits 0;
+//! a second one exits at once (nothing is lost: the next run resumes from the checkpoints).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+use crate::observe::health::Health;
+use crate::runtime::{self, RunOptions};
+
+/// Runs the configuration; see the module doc for exit behaviour.
+pub fn run(config: &Path, listen: Option<SocketAddr>) -> ExitCode {
+    let plan = match super::load(config) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let rt = match super::runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async move {
+        let health = Arc::new(Health::default());
+        let addr = listen.unwrap_or(plan.listen);
+        match crate::server::start(addr, Arc::clone(&health)).await {
+            Ok(bound) => tracing::info!("serving /metrics and /health on http://{bound}"),
+            Err(e) => {
+                eprintln!("error: cannot listen on {addr}: {e} (set server.listen or --listen; port 0 picks a free port)");
+                return ExitCode::from(super::EXIT_FAILED);
+            }
+        }
+        let (tx, rx) = watch::channel(false);
+        tokio::spawn(signals(tx));
+        match runtime::run(&plan, &RunOptions::default(), &health, rx).await {
+            Ok(report) if report.failed.is_empty() => {
+                if report.stopped {
+                    tracing::info!("stopped; every lane committed its open epoch");
+                } else {
+                    tracing::info!("all input processed and committed");
+                }
+                ExitCode::SUCCESS
+            }
+            Ok(report) => {
+                for (p, e) in &report.failed {
+                    eprintln!("error: pipeline `{p}` failed: {e}");
+                }
+                ExitCode::from(super::EXIT_FAILED)
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(super::EXIT_FAILED)
+            }
+        }
+    })
+}
+
+async fn signals(stop: watch::Sender<bool>) {
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        tracing::warn!("cannot install signal handlers; stop with SIGKILL only");
+        return;
+    };
+    tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+    tracing::info!("stop requested: finishing the current epoch of every lane (signal again to exit at once)");
+    let _ = stop.send(true);
+    tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+    tracing::warn!("second signal: exiting now; the next run resumes from the last checkpoints");
+    std::process::exit(130);
+}

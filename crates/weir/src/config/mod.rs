@@ -1,0 +1,50 @@
+//! Configuration: YAML file -> typed, validated [`Plan`].
+//!
+//! Three steps: `${ENV}` interpolation on the text, deserialization with unknown keys rejected,
+//! and [`validate`](validate::validate), which collects every problem with its line and column.
+//! Relative paths in the file are relative to the file's own directory.
+
+pub mod diagnostic;
+pub mod env;
+pub mod model;
+pub mod plan;
+pub mod validate;
+
+use std::path::Path;
+
+pub use diagnostic::{ConfigError, Diagnostic, Pos};
+pub use plan::*;
+
+/// Reads, interpolates, parses and validates the configuration file at `path`.
+///
+/// # Errors
+/// A [`ConfigError`] listing every problem with its position.
+pub fn load(path: &Path) -> Result<Plan, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::one(path, "", Diagnostic::new(Pos::START, format!("cannot read the configuration file: {e}")))
+    })?;
+    load_str(path, &text, |name| std::env::var(name).ok())
+}
+
+/// Like [`load`], from text already read, with an explicit environment.
+///
+/// # Errors
+/// A [`ConfigError`] listing every problem with its position.
+pub fn load_str(path: &Path, text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Plan, ConfigError> {
+    let fail = |diagnostics| ConfigError { file: path.to_path_buf(), diagnostics, source_text: text.to_owned() };
+    let interpolated = env::interpolate(text, env).map_err(fail)?;
+    let raw: model::RawConfig = serde_saphyr::from_str(&interpolated).map_err(|e| {
+        let pos = e.location().map_or(Pos::START, Pos::from_location);
+        let mut message = e.without_snippet().to_string();
+        if let Some(cut) = message.rfind(" at line ") {
+            message.truncate(cut);
+        }
+        fail(vec![Diagnostic::new(pos, message)])
+    })?;
+    let base_dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => Path::new(".").to_path_buf(),
+    };
+    let base_dir = std::path::absolute(&base_dir).unwrap_or(base_dir);
+    validate::validate(raw, &interpolated, path, &base_dir).map_err(fail)
+}

@@ -1,0 +1,125 @@
+//! The configuration file as written: serde types, unknown keys rejected.
+//!
+//! Values whose meaning is checked after parsing (paths, filters, durations) are kept
+//! [`Spanned`] so a semantic error can name the line and column. Inside a `type`-tagged
+//! component the parser cannot keep spans, so whole components are spanned instead.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// The whole file: one deployment, one or more pipelines.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Where checkpoints (and the dead-letter queue) live; relative to the config file.
+    pub data_dir: Option<Spanned<String>>,
+    /// The metrics / health / API server.
+    #[serde(default)]
+    pub server: RawServer,
+    /// Pipelines by name.
+    pub pipelines: Spanned<BTreeMap<String, Spanned<RawPipeline>>>,
+}
+
+/// `server:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Address to listen on, `host:port`.
+    pub listen: Option<Spanned<String>>,
+}
+
+/// One pipeline.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPipeline {
+    /// Where records come from.
+    pub source: Spanned<RawSource>,
+    /// Applied in order to every record.
+    #[serde(default)]
+    pub transforms: Vec<Spanned<RawTransform>>,
+    /// Where records go; every sink receives every record.
+    pub sinks: Spanned<Vec<Spanned<RawSink>>>,
+    /// Epoch and checkpoint settings.
+    #[serde(default)]
+    pub checkpoint: RawCheckpoint,
+    /// How many lanes run at once (default: number of cores).
+    pub parallelism: Option<Spanned<usize>>,
+    /// Records per batch read from the source (default 1024).
+    pub batch_size: Option<Spanned<usize>>,
+}
+
+/// Input record formats of the file source.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FileFormat {
+    /// One JSON value per line.
+    #[default]
+    Jsonl,
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
+/// Output formats of the file sink.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputFormat {
+    /// One JSON value per line.
+    #[default]
+    Jsonl,
+}
+
+/// `source:` — one of the source types.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawSource {
+    /// Files matching a glob pattern; one lane per file.
+    File {
+        /// Glob pattern, relative to the config file.
+        path: String,
+        /// Record format.
+        #[serde(default)]
+        format: FileFormat,
+    },
+}
+
+/// `transforms:` entry.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawTransform {
+    /// A jq program applied to every record.
+    Jq {
+        /// The jq program.
+        filter: String,
+    },
+}
+
+/// `sinks:` entry.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawSink {
+    /// Files in a directory, committed atomically per epoch.
+    File {
+        /// Output directory, relative to the config file.
+        path: String,
+        /// Record format.
+        #[serde(default)]
+        format: OutputFormat,
+    },
+    /// Standard output, one JSON line per record.
+    Stdout {},
+}
+
+/// `checkpoint:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheckpoint {
+    /// Length of an epoch (`"1s"`, `"250ms"`); default 1s.
+    pub interval: Option<Spanned<String>>,
+    /// Also cut an epoch after this many input records.
+    pub max_records: Option<Spanned<u64>>,
+    /// `false` turns checkpointing off: no manifests, one epoch per lane at end of input, and a
+    /// restart reprocesses everything.
+    pub enabled: Option<bool>,
+}

@@ -1,0 +1,146 @@
+//! The validated plan: what `weir run` builds, with every path resolved and every value checked.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use super::model::{FileFormat, OutputFormat};
+
+/// Default `server.listen`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9620";
+
+/// A deployment: one or more pipelines sharing a data directory and a server.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The configuration file.
+    pub config_path: PathBuf,
+    /// Where checkpoints (and the DLQ) are kept.
+    pub data_dir: PathBuf,
+    /// Where the server listens.
+    pub listen: SocketAddr,
+    /// The pipelines, ordered by name.
+    pub pipelines: Vec<PipelinePlan>,
+}
+
+/// One pipeline.
+#[derive(Clone, Debug)]
+pub struct PipelinePlan {
+    /// Name (also a directory name under `data_dir`).
+    pub name: String,
+    /// Where records come from.
+    pub source: SourcePlan,
+    /// Applied in order.
+    pub transforms: Vec<TransformPlan>,
+    /// Where records go.
+    pub sinks: Vec<SinkPlan>,
+    /// Epoch settings.
+    pub checkpoint: CheckpointPlan,
+    /// Lanes running at once.
+    pub parallelism: usize,
+    /// Records per source batch.
+    pub batch_size: usize,
+}
+
+impl PipelinePlan {
+    /// The end-to-end guarantee: the weakest of the sinks'.
+    #[must_use]
+    pub fn guarantee(&self) -> Guarantee {
+        self.sinks.iter().map(SinkPlan::guarantee).min().unwrap_or(Guarantee::ExactlyOnce)
+    }
+}
+
+/// A source.
+#[derive(Clone, Debug)]
+pub enum SourcePlan {
+    /// Files matching a pattern.
+    File {
+        /// The absolute glob pattern.
+        pattern: String,
+        /// Record format.
+        format: FileFormat,
+    },
+}
+
+/// A transform stage.
+#[derive(Clone, Debug)]
+pub enum TransformPlan {
+    /// A jq program.
+    Jq {
+        /// Stage name.
+        name: String,
+        /// The program.
+        filter: String,
+    },
+}
+
+/// A sink.
+#[derive(Clone, Debug)]
+pub enum SinkPlan {
+    /// Files in a directory.
+    File {
+        /// Sink name.
+        name: String,
+        /// Output directory.
+        dir: PathBuf,
+        /// Record format.
+        format: OutputFormat,
+    },
+    /// Standard output.
+    Stdout {
+        /// Sink name.
+        name: String,
+    },
+}
+
+impl SinkPlan {
+    /// The sink's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        match self {
+            Self::File { name, .. } | Self::Stdout { name } => name,
+        }
+    }
+
+    /// What this sink guarantees under the epoch protocol.
+    #[must_use]
+    pub fn guarantee(&self) -> Guarantee {
+        match self {
+            Self::File { .. } => Guarantee::ExactlyOnce,
+            Self::Stdout { .. } => Guarantee::AtLeastOnce,
+        }
+    }
+}
+
+/// Epoch and checkpoint settings.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckpointPlan {
+    /// Whether manifests are written.
+    pub enabled: bool,
+    /// Epoch length.
+    pub interval: Duration,
+    /// Cut an epoch after this many input records as well.
+    pub max_records: Option<u64>,
+}
+
+/// End-to-end delivery guarantee, weakest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Guarantee {
+    /// Every record arrives, some possibly more than once after a crash.
+    AtLeastOnce,
+    /// Replays may rewrite a record, but keyed writes leave one copy.
+    EffectivelyOnce,
+    /// Every record appears once, through any crash.
+    ExactlyOnce,
+}
+
+impl Guarantee {
+    /// The name `weir validate` prints.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AtLeastOnce => "at-least-once",
+            Self::EffectivelyOnce => "effectively-once",
+            Self::ExactlyOnce => "exactly-once",
+        }
+    }
+}

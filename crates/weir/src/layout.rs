@@ -1,0 +1,87 @@
+//! Every path under `data_dir`, named in one place.
+//!
+//! ```text
+//! <data_dir>/
+//!   pipelines/<pipeline>/checkpoints/<lane>/<epoch:012>.ckpt      manifests, newest 3 kept
+//!   pipelines/<pipeline>/checkpoints/<lane>/.<epoch:012>.ckpt.tmp being written (never read)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crate::epoch::{Epoch, LaneId};
+
+const MANIFEST_EXT: &str = "ckpt";
+
+/// Names the files of a data directory.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// The layout of the data directory at `root`.
+    #[must_use]
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The data directory.
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A pipeline's directory.
+    #[must_use]
+    pub fn pipeline(&self, pipeline: &str) -> PathBuf {
+        self.root.join("pipelines").join(pipeline)
+    }
+
+    /// The directory holding every lane's checkpoint directory.
+    #[must_use]
+    pub fn checkpoints(&self, pipeline: &str) -> PathBuf {
+        self.pipeline(pipeline).join("checkpoints")
+    }
+
+    /// One lane's checkpoint directory.
+    #[must_use]
+    pub fn lane_checkpoints(&self, pipeline: &str, lane: &LaneId) -> PathBuf {
+        self.checkpoints(pipeline).join(lane.as_str())
+    }
+
+    /// The manifest of `epoch`.
+    #[must_use]
+    pub fn manifest(&self, pipeline: &str, lane: &LaneId, epoch: Epoch) -> PathBuf {
+        self.lane_checkpoints(pipeline, lane).join(format!("{:012}.{MANIFEST_EXT}", epoch.0))
+    }
+
+    /// The temporary file a manifest is written to before it is renamed into place.
+    #[must_use]
+    pub fn manifest_tmp(&self, pipeline: &str, lane: &LaneId, epoch: Epoch) -> PathBuf {
+        self.lane_checkpoints(pipeline, lane).join(format!(".{:012}.{MANIFEST_EXT}.tmp", epoch.0))
+    }
+
+    /// The epoch a manifest file name stands for, if it is one.
+    #[must_use]
+    pub fn manifest_epoch(file_name: &str) -> Option<Epoch> {
+        let digits = file_name.strip_suffix(".ckpt")?;
+        (digits.len() == 12 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok().map(Epoch))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_names_round_trip() {
+        let l = Layout::new("/d");
+        let lane = LaneId::sanitized("a.jsonl");
+        let p = l.manifest("orders", &lane, Epoch(42));
+        assert_eq!(p, Path::new("/d/pipelines/orders/checkpoints/a.jsonl/000000000042.ckpt"));
+        let name = p.file_name().and_then(|n| n.to_str()).expect("utf-8 name");
+        assert_eq!(Layout::manifest_epoch(name), Some(Epoch(42)));
+        assert_eq!(Layout::manifest_epoch(".000000000042.ckpt.tmp"), None);
+        assert_eq!(Layout::manifest_epoch("42.ckpt"), None);
+    }
+}

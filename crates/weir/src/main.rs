@@ -1,0 +1,5 @@
+//! The `weir` binary: everything happens in the library.
+
+fn main() -> std::process::ExitCode {
+    weir::cli::main()
+}

@@ -1,0 +1,7 @@
+//! Observability: metrics, typed internal events, health, logging and progress.
+
+pub mod events;
+pub mod health;
+pub mod logging;
+pub mod metrics;
+pub mod progress;

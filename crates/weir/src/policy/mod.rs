@@ -1,0 +1,3 @@
+//! Resilience policies as pure state machines: inputs in, decisions out, no clocks or sockets.
+
+pub mod restart;

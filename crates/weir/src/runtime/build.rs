@@ -1,0 +1,69 @@
+//! Turns a validated pipeline plan into running parts: the source, the compiled transforms,
+//! the sink factories and the checkpoint store.
+
+use std::sync::Arc;
+
+use crate::checkpoint::CheckpointStore;
+use crate::config::{CheckpointPlan, PipelinePlan, SinkPlan, SourcePlan, TransformPlan};
+use crate::sinks::SinkFactory;
+use crate::sinks::file::FileSinkFactory;
+use crate::sinks::stdout::StdoutSinkFactory;
+use crate::sources::Source;
+use crate::sources::file::FileSource;
+use crate::transforms::Transform;
+use crate::transforms::jq::JqTransform;
+
+/// A pipeline ready to run.
+pub struct Pipeline {
+    /// Name.
+    pub name: Arc<str>,
+    /// Where records come from.
+    pub source: Arc<dyn Source>,
+    /// Applied in order.
+    pub transforms: Arc<[Arc<dyn Transform>]>,
+    /// Where records go.
+    pub sinks: Arc<[Arc<dyn SinkFactory>]>,
+    /// Where checkpoints go.
+    pub store: Arc<dyn CheckpointStore>,
+    /// Epoch settings.
+    pub checkpoint: CheckpointPlan,
+    /// Lanes at once.
+    pub parallelism: usize,
+}
+
+/// Builds `plan`.
+///
+/// # Errors
+/// When a transform does not compile (validation has normally caught this already).
+pub fn build(plan: &PipelinePlan, store: Arc<dyn CheckpointStore>) -> anyhow::Result<Pipeline> {
+    let source: Arc<dyn Source> = match &plan.source {
+        SourcePlan::File { pattern, format } => {
+            Arc::new(FileSource::new(plan.name.as_str(), pattern.clone(), *format, plan.batch_size))
+        }
+    };
+    let mut transforms: Vec<Arc<dyn Transform>> = Vec::new();
+    for t in &plan.transforms {
+        match t {
+            TransformPlan::Jq { name, filter } => transforms.push(Arc::new(JqTransform::compile(name.as_str(), filter)?)),
+        }
+    }
+    let sinks: Vec<Arc<dyn SinkFactory>> = plan
+        .sinks
+        .iter()
+        .map(|s| -> Arc<dyn SinkFactory> {
+            match s {
+                SinkPlan::File { name, dir, .. } => Arc::new(FileSinkFactory::new(name.clone(), dir.clone())),
+                SinkPlan::Stdout { name } => Arc::new(StdoutSinkFactory::new(name.clone())),
+            }
+        })
+        .collect();
+    Ok(Pipeline {
+        name: plan.name.as_str().into(),
+        source,
+        transforms: transforms.into(),
+        sinks: sinks.into(),
+        store,
+        checkpoint: plan.checkpoint,
+        parallelism: plan.parallelism,
+    })
+}

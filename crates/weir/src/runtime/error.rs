@@ -1,0 +1,48 @@
+//! Why a lane stopped.
+
+use crate::checkpoint::CheckpointError;
+use crate::error::{Classified, ErrorClass};
+use crate::sinks::SinkError;
+use crate::sources::SourceError;
+
+/// A failure that stops a lane; the supervisor restarts it from its last checkpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum LaneError {
+    /// The source failed.
+    #[error("source: {0}")]
+    Source(#[from] SourceError),
+    /// A sink failed.
+    #[error("sink `{sink}`: {source}")]
+    Sink {
+        /// Which sink.
+        sink: String,
+        /// The failure.
+        source: SinkError,
+    },
+    /// The checkpoint store failed.
+    #[error("{0}")]
+    Checkpoint(#[from] CheckpointError),
+    /// The lane's task panicked.
+    #[error("panic: {0}")]
+    Panic(String),
+}
+
+impl Classified for LaneError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Source(e) => e.class(),
+            Self::Sink { source, .. } => source.class(),
+            Self::Checkpoint(e) => e.class(),
+            Self::Panic(_) => ErrorClass::Fatal,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Source(e) => e.code(),
+            Self::Sink { source, .. } => source.code(),
+            Self::Checkpoint(e) => e.code(),
+            Self::Panic(_) => "panic",
+        }
+    }
+}

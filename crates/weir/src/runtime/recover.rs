@@ -1,0 +1,49 @@
+//! Recovery of one lane (DESIGN.md): load the newest checkpoint that verifies (reporting the
+//! ones passed over), let every sink roll that epoch forward and drop anything newer, and say
+//! where the source resumes.
+
+use super::build::Pipeline;
+use super::error::LaneError;
+use crate::epoch::{Epoch, LaneId};
+use crate::observe::events::{CheckpointRejected, LaneRecovered};
+use crate::sinks::Sink;
+
+/// A lane restored to its last committed epoch, ready to go on.
+pub struct Recovered {
+    /// The committed epoch (`Epoch::NONE` when starting fresh).
+    pub epoch: Epoch,
+    /// Where the source resumes.
+    pub next_offset: u64,
+    /// Input records consumed up to the committed epoch.
+    pub records_in: u64,
+    /// Records written up to the committed epoch.
+    pub records_out: u64,
+    /// The lane's sink writers, recovered, in the pipeline's sink order.
+    pub sinks: Vec<Box<dyn Sink>>,
+}
+
+/// Recovers `lane` of `pipeline`.
+///
+/// # Errors
+/// When the checkpoint store cannot be read or a sink cannot be repaired.
+pub async fn recover(pipeline: &Pipeline, lane: &LaneId) -> Result<Recovered, LaneError> {
+    let choice = if pipeline.checkpoint.enabled {
+        pipeline.store.load(&pipeline.name, lane).await?
+    } else {
+        crate::checkpoint::Choice::default()
+    };
+    for r in &choice.rejected {
+        CheckpointRejected { pipeline: &pipeline.name, lane, path: &r.path, reason: r.error.code(), message: r.error.to_string() }.emit();
+    }
+    let epoch = choice.epoch();
+    let mut sinks = Vec::with_capacity(pipeline.sinks.len());
+    for factory in pipeline.sinks.iter() {
+        let mut sink = factory.for_lane(lane);
+        sink.recover(epoch).await.map_err(|source| LaneError::Sink { sink: factory.name().to_owned(), source })?;
+        sinks.push(sink);
+    }
+    let (next_offset, records_in, records_out) =
+        choice.checkpoint.as_ref().map_or((0, 0, 0), |c| (c.next_offset, c.records_in, c.records_out));
+    LaneRecovered { pipeline: &pipeline.name, lane, epoch, offset: next_offset }.emit();
+    Ok(Recovered { epoch, next_offset, records_in, records_out, sinks })
+}

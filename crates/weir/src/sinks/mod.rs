@@ -1,0 +1,95 @@
+//! Sinks: where records go, under the epoch protocol.
+//!
+//! Every lane gets its own instance of each sink. Within epoch `e` the lane calls `write`
+//! any number of times, then `precommit(e)` (durable, not visible), then — after the checkpoint
+//! is written, the commit point — `commit(e)` (visible). `commit` is idempotent. On recovery
+//! the lane calls `recover(e)` with its last committed epoch: the sink rolls `e` (and anything
+//! older still staged) forward and discards or withdraws everything newer.
+
+pub mod file;
+pub mod stdout;
+
+use async_trait::async_trait;
+
+use crate::config::Guarantee;
+use crate::epoch::{Epoch, LaneId};
+use crate::error::{Classified, ErrorClass};
+use crate::record::Record;
+
+/// A sink failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// Local I/O failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// On what.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// An earlier write or sync failed; this writer refuses to go on until the lane restarts.
+    #[error("sink is poisoned by an earlier failed write; the lane must restart")]
+    Poisoned,
+}
+
+impl Classified for SinkError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Fatal
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Io { .. } => "sink_io",
+            Self::Poisoned => "sink_poisoned",
+        }
+    }
+}
+
+/// One lane's writer into a sink.
+#[async_trait]
+pub trait Sink: Send {
+    /// Brings the sink in line with the lane's last committed epoch (`Epoch::NONE` when none):
+    /// staged epochs up to it are committed, newer ones discarded, newer visible output withdrawn.
+    ///
+    /// # Errors
+    /// When the sink's state cannot be inspected or repaired.
+    async fn recover(&mut self, committed: Epoch) -> Result<(), SinkError>;
+
+    /// Adds records to `epoch`.
+    ///
+    /// # Errors
+    /// When the records cannot be written.
+    async fn write(&mut self, epoch: Epoch, records: &[Record]) -> Result<(), SinkError>;
+
+    /// Makes `epoch`'s writes durable without making them visible.
+    ///
+    /// # Errors
+    /// When they cannot be made durable; the epoch must then not be committed.
+    async fn precommit(&mut self, epoch: Epoch) -> Result<(), SinkError>;
+
+    /// Makes `epoch` visible. Idempotent.
+    ///
+    /// # Errors
+    /// When it cannot be made visible (it stays staged and recovery rolls it forward).
+    async fn commit(&mut self, epoch: Epoch) -> Result<(), SinkError>;
+
+    /// Discards `epoch`'s writes.
+    ///
+    /// # Errors
+    /// When staged data cannot be removed.
+    async fn abort(&mut self, epoch: Epoch) -> Result<(), SinkError>;
+}
+
+/// Makes a sink's per-lane writers.
+pub trait SinkFactory: Send + Sync {
+    /// The sink's name in logs and metrics.
+    fn name(&self) -> &str;
+
+    /// What this sink guarantees.
+    fn guarantee(&self) -> Guarantee;
+
+    /// The writer for one lane.
+    fn for_lane(&self, lane: &LaneId) -> Box<dyn Sink>;
+}

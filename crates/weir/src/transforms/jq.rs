@@ -1,0 +1,166 @@
+//! The `jq` transform, on jaq.
+//!
+//! The program is parsed and compiled once per pipeline; a compile error names the offset in the
+//! program so the configuration diagnostic can point at it. A run-time error fails that one
+//! record (Permanent): its partial outputs are discarded, the lane goes on.
+
+use std::sync::Arc;
+
+use jaq_core::data::JustLut;
+use jaq_core::load::{Arena, File, Loader};
+use jaq_core::{Compiler, Ctx, Native, Vars, unwrap_valr};
+use jaq_json::Val;
+
+use super::jq_value::{from_jaq, to_jaq};
+use super::{Transform, TransformError};
+use crate::record::Record;
+
+type Filter = jaq_core::compile::Filter<Native<JustLut<Val>>>;
+
+/// A jq program that does not compile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct JqCompileError {
+    /// Byte offset in the program where the problem is, when known.
+    pub offset: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A compiled jq program.
+pub struct JqTransform {
+    name: Arc<str>,
+    filter: Filter,
+}
+
+impl std::fmt::Debug for JqTransform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JqTransform").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+fn offset_in(code: &str, part: &str) -> Option<usize> {
+    let start = code.as_ptr() as usize;
+    let at = part.as_ptr() as usize;
+    (at >= start && at <= start + code.len()).then(|| at - start)
+}
+
+impl JqTransform {
+    /// Compiles `program`; `name` is the stage name.
+    ///
+    /// # Errors
+    /// The first problem found, with its offset in the program.
+    pub fn compile(name: impl Into<Arc<str>>, program: &str) -> Result<Self, JqCompileError> {
+        let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
+        let funs = jaq_core::funs().chain(jaq_std::funs()).chain(jaq_json::funs());
+        let loader = Loader::new(defs);
+        let arena = Arena::default();
+        let modules = loader.load(&arena, File { code: program, path: () }).map_err(|errs| {
+            use jaq_core::load::Error;
+            let first = errs.into_iter().next().map(|(_, e)| e);
+            match first {
+                Some(Error::Lex(errs)) => errs.first().map_or_else(unknown, |(expect, found)| JqCompileError {
+                    offset: offset_in(program, found),
+                    message: format!("jq syntax error: expected {}", expect.as_str()),
+                }),
+                Some(Error::Parse(errs)) => errs.first().map_or_else(unknown, |(expect, found)| JqCompileError {
+                    offset: offset_in(program, found),
+                    message: if found.is_empty() {
+                        format!("jq syntax error: expected {} but the program ended", expect.as_str())
+                    } else {
+                        format!("jq syntax error: expected {}, found `{found}`", expect.as_str())
+                    },
+                }),
+                Some(Error::Io(errs)) => errs.first().map_or_else(unknown, |(path, msg)| JqCompileError {
+                    offset: offset_in(program, path),
+                    message: format!("jq module `{path}` cannot be loaded: {msg}"),
+                }),
+                None => unknown(),
+            }
+        })?;
+        let filter = Compiler::default().with_funs(funs).compile(modules).map_err(|errs| {
+            let first = errs.into_iter().next().and_then(|(_, es)| es.into_iter().next());
+            match first {
+                Some((name, undefined)) => JqCompileError {
+                    offset: offset_in(program, name),
+                    message: format!("jq error: undefined {} `{name}`", undefined.as_str()),
+                },
+                None => unknown(),
+            }
+        })?;
+        Ok(Self { name: name.into(), filter })
+    }
+}
+
+fn unknown() -> JqCompileError {
+    JqCompileError { offset: None, message: "jq program does not compile".to_owned() }
+}
+
+impl Transform for JqTransform {
+    fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    fn apply(&self, record: &Record, out: &mut Vec<Record>) -> Result<(), TransformError> {
+        let input = to_jaq(&record.value);
+        let ctx = Ctx::<JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
+        let start = out.len();
+        for result in self.filter.id.run((ctx, input)).map(unwrap_valr) {
+            match result {
+                Ok(v) => out.push(Record::new(from_jaq(&v), record.meta.clone())),
+                Err(e) => {
+                    out.truncate(start);
+                    return Err(TransformError::Jq(e.to_string()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{RecordId, RecordMeta};
+    use serde_json::json;
+
+    fn rec(v: serde_json::Value) -> Record {
+        Record::new(v, RecordMeta::new(RecordId { source: "s".into(), partition: "p".into(), offset: 7 }))
+    }
+
+    fn run(program: &str, v: serde_json::Value) -> Result<Vec<serde_json::Value>, TransformError> {
+        let t = JqTransform::compile("jq", program).expect("compiles");
+        let mut out = Vec::new();
+        t.apply(&rec(v), &mut out)?;
+        Ok(out.into_iter().map(|r| r.value).collect())
+    }
+
+    #[test]
+    fn emits_zero_one_or_many_records_keeping_the_id() {
+        assert_eq!(run("select(.a > 1)", json!({"a": 1})).expect("runs"), Vec::<serde_json::Value>::new());
+        assert_eq!(run("{id, total: (.a * 2)}", json!({"id": 3, "a": 2})).expect("runs"), vec![json!({"id": 3, "total": 4})]);
+        assert_eq!(run(".xs[]", json!({"xs": [1, 2, 3]})).expect("runs"), vec![json!(1), json!(2), json!(3)]);
+        let t = JqTransform::compile("jq", ".xs[]").expect("compiles");
+        let mut out = Vec::new();
+        t.apply(&rec(json!({"xs": [1, 2]})), &mut out).expect("runs");
+        assert!(out.iter().all(|r| r.meta.id.offset == 7));
+    }
+
+    #[test]
+    fn a_runtime_error_fails_the_record_and_discards_partial_output() {
+        let err = run(".a, (.b | tonumber)", json!({"a": 1, "b": "x"})).expect_err("fails");
+        assert!(matches!(err, TransformError::Jq(_)), "{err:?}");
+        let err = run(".a + 1", json!({"a": "text"})).expect_err("fails");
+        assert!(err.to_string().contains("jq error"), "{err}");
+    }
+
+    #[test]
+    fn compile_errors_name_the_offset() {
+        let err = JqTransform::compile("jq", "select(.a > )").expect_err("bad syntax");
+        assert!(err.message.contains("syntax"), "{err:?}");
+        assert!(err.offset.is_some());
+        let err = JqTransform::compile("jq", ".a | nosuchfn").expect_err("undefined");
+        assert_eq!(err.offset, Some(5), "{err:?}");
+        assert!(err.message.contains("nosuchfn"), "{err:?}");
+    }
+}
