@@ -7,7 +7,19 @@ use std::fmt;
 use std::sync::Arc;
 
 /// Epoch number within a lane.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct Epoch(pub u64);
 
@@ -87,7 +99,10 @@ mod tests {
 
     #[test]
     fn lane_ids_are_file_name_safe_and_stable() {
-        assert_eq!(LaneId::sanitized("data/orders-1.jsonl").as_str(), "data~orders-1.jsonl");
+        assert_eq!(
+            LaneId::sanitized("data/orders-1.jsonl").as_str(),
+            "data~orders-1.jsonl"
+        );
         assert_eq!(LaneId::sanitized("../x y").as_str(), "x_y");
         assert_eq!(LaneId::sanitized("").as_str(), "_");
         assert!(LaneId::parse("a.jsonl").is_some());

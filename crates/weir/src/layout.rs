@@ -52,20 +52,23 @@ impl Layout {
     /// The manifest of `epoch`.
     #[must_use]
     pub fn manifest(&self, pipeline: &str, lane: &LaneId, epoch: Epoch) -> PathBuf {
-        self.lane_checkpoints(pipeline, lane).join(format!("{:012}.{MANIFEST_EXT}", epoch.0))
+        self.lane_checkpoints(pipeline, lane)
+            .join(format!("{:012}.{MANIFEST_EXT}", epoch.0))
     }
 
     /// The temporary file a manifest is written to before it is renamed into place.
     #[must_use]
     pub fn manifest_tmp(&self, pipeline: &str, lane: &LaneId, epoch: Epoch) -> PathBuf {
-        self.lane_checkpoints(pipeline, lane).join(format!(".{:012}.{MANIFEST_EXT}.tmp", epoch.0))
+        self.lane_checkpoints(pipeline, lane)
+            .join(format!(".{:012}.{MANIFEST_EXT}.tmp", epoch.0))
     }
 
     /// The epoch a manifest file name stands for, if it is one.
     #[must_use]
     pub fn manifest_epoch(file_name: &str) -> Option<Epoch> {
         let digits = file_name.strip_suffix(".ckpt")?;
-        (digits.len() == 12 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok().map(Epoch))?
+        (digits.len() == 12 && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| digits.parse().ok().map(Epoch))?
     }
 }
 
@@ -78,7 +81,10 @@ mod tests {
         let l = Layout::new("/d");
         let lane = LaneId::sanitized("a.jsonl");
         let p = l.manifest("orders", &lane, Epoch(42));
-        assert_eq!(p, Path::new("/d/pipelines/orders/checkpoints/a.jsonl/000000000042.ckpt"));
+        assert_eq!(
+            p,
+            Path::new("/d/pipelines/orders/checkpoints/a.jsonl/000000000042.ckpt")
+        );
         let name = p.file_name().and_then(|n| n.to_str()).expect("utf-8 name");
         assert_eq!(Layout::manifest_epoch(name), Some(Epoch(42)));
         assert_eq!(Layout::manifest_epoch(".000000000042.ckpt.tmp"), None);

@@ -41,7 +41,12 @@ impl RecordMeta {
     /// Metadata of a freshly read record.
     #[must_use]
     pub fn new(id: RecordId) -> Self {
-        Self { id, key: None, event_time_ms: None, attempts: 0 }
+        Self {
+            id,
+            key: None,
+            event_time_ms: None,
+            attempts: 0,
+        }
     }
 }
 

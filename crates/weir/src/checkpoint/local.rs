@@ -22,17 +22,28 @@ pub struct LocalStore {
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> CheckpointError + 'a {
-    move |source| CheckpointError::Io { op, path: path.display().to_string(), source }
+    move |source| CheckpointError::Io {
+        op,
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 impl LocalStore {
     /// A store over `layout`'s data directory.
     #[must_use]
     pub fn new(layout: Layout) -> Self {
-        Self { layout, poisoned: AtomicBool::new(false) }
+        Self {
+            layout,
+            poisoned: AtomicBool::new(false),
+        }
     }
 
-    fn manifests(&self, pipeline: &str, lane: &LaneId) -> Result<Vec<(Epoch, std::path::PathBuf)>, CheckpointError> {
+    fn manifests(
+        &self,
+        pipeline: &str,
+        lane: &LaneId,
+    ) -> Result<Vec<(Epoch, std::path::PathBuf)>, CheckpointError> {
         let dir = self.layout.lane_checkpoints(pipeline, lane);
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
@@ -58,7 +69,11 @@ impl LocalStore {
                 Err(e) => return Err(io_err("read", &path)(e)),
             };
             let valid = decoded.is_ok();
-            candidates.push(Candidate { epoch, path, decoded });
+            candidates.push(Candidate {
+                epoch,
+                path,
+                decoded,
+            });
             if valid {
                 break;
             }
@@ -146,9 +161,17 @@ mod tests {
         for e in 1..=5 {
             store.save(&cp(e)).await.expect("save");
         }
-        let names: Vec<_> = store.manifests("p", &lane).expect("list").into_iter().map(|(e, _)| e.0).collect();
+        let names: Vec<_> = store
+            .manifests("p", &lane)
+            .expect("list")
+            .into_iter()
+            .map(|(e, _)| e.0)
+            .collect();
         assert_eq!(names, vec![3, 4, 5]);
-        assert_eq!(store.load("p", &lane).await.expect("load").checkpoint, Some(cp(5)));
+        assert_eq!(
+            store.load("p", &lane).await.expect("load").checkpoint,
+            Some(cp(5))
+        );
 
         let newest = layout.manifest("p", &lane, Epoch(5));
         let bytes = fs::read(&newest).expect("read");
@@ -166,7 +189,10 @@ mod tests {
         let lane = LaneId::sanitized("a.jsonl");
         for e in 1..=20 {
             let store = LocalStore::new(Layout::new(dir.path()));
-            assert_eq!(store.load("p", &lane).await.expect("load").epoch(), Epoch(e - 1));
+            assert_eq!(
+                store.load("p", &lane).await.expect("load").epoch(),
+                Epoch(e - 1)
+            );
             store.save(&cp(e)).await.expect("save");
         }
     }

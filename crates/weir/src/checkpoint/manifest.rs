@@ -85,10 +85,13 @@ impl ManifestError {
 /// Serializes a checkpoint into manifest bytes.
 #[must_use]
 pub fn encode(checkpoint: &Checkpoint) -> Vec<u8> {
-    let body = serde_json::to_vec(checkpoint).unwrap_or_else(|_| unreachable!("a checkpoint always serializes"));
+    let body = serde_json::to_vec(checkpoint)
+        .unwrap_or_else(|_| unreachable!("a checkpoint always serializes"));
     let mut out = Vec::with_capacity(body.len() + 48);
     out.extend_from_slice(MAGIC.as_bytes());
-    out.extend_from_slice(format!("crc32c={:08x} len={}\n", crc32c::crc32c(&body), body.len()).as_bytes());
+    out.extend_from_slice(
+        format!("crc32c={:08x} len={}\n", crc32c::crc32c(&body), body.len()).as_bytes(),
+    );
     out.extend_from_slice(&body);
     out
 }
@@ -98,8 +101,13 @@ pub fn encode(checkpoint: &Checkpoint) -> Vec<u8> {
 /// # Errors
 /// A [`ManifestError`] saying why the bytes are not a valid manifest.
 pub fn decode(bytes: &[u8]) -> Result<Checkpoint, ManifestError> {
-    let rest = bytes.strip_prefix(MAGIC.as_bytes()).ok_or(ManifestError::BadHeader)?;
-    let nl = rest.iter().position(|&b| b == b'\n').ok_or(ManifestError::BadHeader)?;
+    let rest = bytes
+        .strip_prefix(MAGIC.as_bytes())
+        .ok_or(ManifestError::BadHeader)?;
+    let nl = rest
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or(ManifestError::BadHeader)?;
     let header = std::str::from_utf8(&rest[..nl]).map_err(|_| ManifestError::BadHeader)?;
     let body = &rest[nl + 1..];
     let (crc, len) = header
@@ -113,10 +121,16 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, ManifestError> {
     let expected = u32::from_str_radix(crc, 16).map_err(|_| ManifestError::BadHeader)?;
     let len: usize = len.parse().map_err(|_| ManifestError::BadHeader)?;
     if body.len() < len {
-        return Err(ManifestError::Torn { expected: len, found: body.len() });
+        return Err(ManifestError::Torn {
+            expected: len,
+            found: body.len(),
+        });
     }
     if body.len() > len {
-        return Err(ManifestError::Body(format!("{} bytes after the announced body", body.len() - len)));
+        return Err(ManifestError::Body(format!(
+            "{} bytes after the announced body",
+            body.len() - len
+        )));
     }
     let actual = crc32c::crc32c(body);
     if actual != expected {
@@ -155,7 +169,10 @@ mod tests {
     fn every_truncation_is_rejected() {
         let bytes = encode(&sample());
         for cut in 0..bytes.len() {
-            assert!(decode(&bytes[..cut]).is_err(), "accepted a manifest cut at {cut}");
+            assert!(
+                decode(&bytes[..cut]).is_err(),
+                "accepted a manifest cut at {cut}"
+            );
         }
     }
 
@@ -166,7 +183,10 @@ mod tests {
             for bit in 0..8 {
                 let mut b = bytes.clone();
                 b[i] ^= 1 << bit;
-                assert!(decode(&b).is_err(), "accepted a flip of bit {bit} at byte {i}");
+                assert!(
+                    decode(&b).is_err(),
+                    "accepted a flip of bit {bit} at byte {i}"
+                );
             }
         }
     }
@@ -174,11 +194,17 @@ mod tests {
     #[test]
     fn names_the_failure() {
         let bytes = encode(&sample());
-        assert!(matches!(decode(&bytes[..bytes.len() - 3]), Err(ManifestError::Torn { .. })));
+        assert!(matches!(
+            decode(&bytes[..bytes.len() - 3]),
+            Err(ManifestError::Torn { .. })
+        ));
         let mut b = bytes.clone();
         let last = b.len() - 2;
         b[last] ^= 0x20;
-        assert!(matches!(decode(&b), Err(ManifestError::ChecksumMismatch { .. })));
+        assert!(matches!(
+            decode(&b),
+            Err(ManifestError::ChecksumMismatch { .. })
+        ));
         assert_eq!(decode(b"garbage"), Err(ManifestError::BadHeader));
     }
 }

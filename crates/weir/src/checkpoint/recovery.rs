@@ -50,14 +50,20 @@ impl Choice {
 /// Picks the newest valid manifest for `(pipeline, lane)`.
 #[must_use]
 pub fn choose(pipeline: &str, lane: &str, mut candidates: Vec<Candidate>) -> Choice {
-    candidates.sort_by(|a, b| b.epoch.cmp(&a.epoch));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.epoch));
     let mut choice = Choice::default();
     for c in candidates {
         let checked = c.decoded.and_then(|cp| {
             if cp.epoch != c.epoch {
-                Err(ManifestError::Body(format!("holds epoch {} but is named for epoch {}", cp.epoch, c.epoch)))
+                Err(ManifestError::Body(format!(
+                    "holds epoch {} but is named for epoch {}",
+                    cp.epoch, c.epoch
+                )))
             } else if cp.pipeline != pipeline || cp.lane != lane {
-                Err(ManifestError::Body(format!("belongs to {}/{}, not {pipeline}/{lane}", cp.pipeline, cp.lane)))
+                Err(ManifestError::Body(format!(
+                    "belongs to {}/{}, not {pipeline}/{lane}",
+                    cp.pipeline, cp.lane
+                )))
             } else {
                 Ok(cp)
             }
@@ -67,7 +73,10 @@ pub fn choose(pipeline: &str, lane: &str, mut candidates: Vec<Candidate>) -> Cho
                 choice.checkpoint = Some(cp);
                 break;
             }
-            Err(error) => choice.rejected.push(Rejected { path: c.path, error }),
+            Err(error) => choice.rejected.push(Rejected {
+                path: c.path,
+                error,
+            }),
         }
     }
     choice
@@ -92,11 +101,19 @@ mod tests {
     }
 
     fn ok(epoch: u64) -> Candidate {
-        Candidate { epoch: Epoch(epoch), path: format!("{epoch}").into(), decoded: Ok(cp(epoch)) }
+        Candidate {
+            epoch: Epoch(epoch),
+            path: format!("{epoch}").into(),
+            decoded: Ok(cp(epoch)),
+        }
     }
 
     fn bad(epoch: u64) -> Candidate {
-        Candidate { epoch: Epoch(epoch), path: format!("{epoch}").into(), decoded: Err(ManifestError::BadHeader) }
+        Candidate {
+            epoch: Epoch(epoch),
+            path: format!("{epoch}").into(),
+            decoded: Err(ManifestError::BadHeader),
+        }
     }
 
     #[test]
@@ -121,7 +138,11 @@ mod tests {
         wrong_epoch.epoch = Epoch(6);
         let mut other = cp(4);
         other.lane = "x".into();
-        let other_lane = Candidate { epoch: Epoch(4), path: "4".into(), decoded: Ok(other) };
+        let other_lane = Candidate {
+            epoch: Epoch(4),
+            path: "4".into(),
+            decoded: Ok(other),
+        };
         let c = choose("p", "l", vec![ok(3), wrong_epoch, other_lane]);
         assert_eq!(c.epoch(), Epoch(3));
         assert_eq!(c.rejected.len(), 2);

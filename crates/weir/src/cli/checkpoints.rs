@@ -19,8 +19,13 @@ pub fn checkpoints(config: &Path) -> ExitCode {
     };
     rt.block_on(async {
         let store = LocalStore::new(Layout::new(&plan.data_dir));
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        println!("{:<16} {:<40} {:>8} {:>14} {:>12} {:>10}", "PIPELINE", "LANE", "EPOCH", "NEXT_OFFSET", "RECORDS_IN", "AGE");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        println!(
+            "{:<16} {:<40} {:>8} {:>14} {:>12} {:>10}",
+            "PIPELINE", "LANE", "EPOCH", "NEXT_OFFSET", "RECORDS_IN", "AGE"
+        );
         let mut status = ExitCode::SUCCESS;
         for p in &plan.pipelines {
             let lanes = match store.lanes(&p.name).await {
@@ -42,10 +47,29 @@ pub fn checkpoints(config: &Path) -> ExitCode {
                         }
                         match choice.checkpoint {
                             Some(c) => {
-                                let age = humantime::format_duration(std::time::Duration::from_secs(now.saturating_sub(c.created_at_ms) / 1000));
-                                println!("{:<16} {:<40} {:>8} {:>14} {:>12} {:>10}", p.name, lane.as_str(), c.epoch.0, c.next_offset, c.records_in, age.to_string());
+                                let age =
+                                    humantime::format_duration(std::time::Duration::from_secs(
+                                        now.saturating_sub(c.created_at_ms) / 1000,
+                                    ));
+                                println!(
+                                    "{:<16} {:<40} {:>8} {:>14} {:>12} {:>10}",
+                                    p.name,
+                                    lane.as_str(),
+                                    c.epoch.0,
+                                    c.next_offset,
+                                    c.records_in,
+                                    age.to_string()
+                                );
                             }
-                            None => println!("{:<16} {:<40} {:>8} {:>14} {:>12} {:>10}", p.name, lane.as_str(), "-", 0, 0, "-"),
+                            None => println!(
+                                "{:<16} {:<40} {:>8} {:>14} {:>12} {:>10}",
+                                p.name,
+                                lane.as_str(),
+                                "-",
+                                0,
+                                0,
+                                "-"
+                            ),
                         }
                     }
                     Err(e) => {

@@ -70,8 +70,12 @@ fn load(config: &std::path::Path) -> Result<crate::config::Plan, ExitCode> {
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-    tokio::runtime::Builder::new_multi_thread().worker_threads(cores.max(2)).enable_all().build().map_err(|e| {
-        eprintln!("error: cannot start the runtime: {e}");
-        ExitCode::from(EXIT_FAILED)
-    })
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores.max(2))
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the runtime: {e}");
+            ExitCode::from(EXIT_FAILED)
+        })
 }

@@ -59,12 +59,17 @@ pub fn run(config: &Path, listen: Option<SocketAddr>) -> ExitCode {
 }
 
 async fn signals(stop: watch::Sender<bool>) {
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         tracing::warn!("cannot install signal handlers; stop with SIGKILL only");
         return;
     };
     tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
-    tracing::info!("stop requested: finishing the current epoch of every lane (signal again to exit at once)");
+    tracing::info!(
+        "stop requested: finishing the current epoch of every lane (signal again to exit at once)"
+    );
     let _ = stop.send(true);
     tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
     tracing::warn!("second signal: exiting now; the next run resumes from the last checkpoints");

@@ -11,8 +11,17 @@ pub fn validate(config: &Path) -> ExitCode {
     };
     println!("{}: ok", config.display());
     for p in &plan.pipelines {
-        let sinks: Vec<String> = p.sinks.iter().map(|s| format!("{} ({})", s.name(), s.guarantee().as_str())).collect();
-        println!("pipeline {}: {} — sinks: {}", p.name, p.guarantee().as_str(), sinks.join(", "));
+        let sinks: Vec<String> = p
+            .sinks
+            .iter()
+            .map(|s| format!("{} ({})", s.name(), s.guarantee().as_str()))
+            .collect();
+        println!(
+            "pipeline {}: {} — sinks: {}",
+            p.name,
+            p.guarantee().as_str(),
+            sinks.join(", ")
+        );
     }
     ExitCode::SUCCESS
 }

@@ -9,7 +9,10 @@ use super::diagnostic::{Diagnostic, Pos};
 ///
 /// # Errors
 /// The diagnostics, when any reference could not be resolved.
-pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, Vec<Diagnostic>> {
+pub fn interpolate(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, Vec<Diagnostic>> {
     let mut out = String::with_capacity(text.len());
     let mut problems = Vec::new();
     for (idx, line) in text.split_inclusive('\n').enumerate() {
@@ -19,12 +22,15 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
             out.push_str(&rest[..at]);
             col += rest[..at].chars().count();
             let tail = &rest[at..];
-            if tail.starts_with("$${") {
+            if let Some(after) = tail.strip_prefix("$${") {
                 out.push_str("${");
-                rest = &tail[3..];
+                rest = after;
                 col += 3;
             } else if let Some(body) = tail.strip_prefix("${") {
-                let pos = Pos { line: idx as u32 + 1, column: col as u32 };
+                let pos = Pos {
+                    line: idx as u32 + 1,
+                    column: col as u32,
+                };
                 match body.find('}') {
                     Some(end) => {
                         let name = &body[..end];
@@ -36,7 +42,10 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
                         } else if let Some(value) = lookup(name) {
                             out.push_str(&value);
                         } else {
-                            problems.push(Diagnostic::new(pos, format!("environment variable `{name}` is not set")));
+                            problems.push(Diagnostic::new(
+                                pos,
+                                format!("environment variable `{name}` is not set"),
+                            ));
                         }
                         rest = &body[end + 1..];
                         col += 3 + name.chars().count();
@@ -54,7 +63,11 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
         }
         out.push_str(rest);
     }
-    if problems.is_empty() { Ok(out) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
 }
 
 #[cfg(test)]
@@ -73,7 +86,8 @@ mod tests {
 
     #[test]
     fn reports_unset_and_malformed_references_with_positions() {
-        let errs = interpolate("a: 1\nb: x ${MISSING}\nc: ${1BAD}\nd: ${OPEN\n", env).expect_err("fails");
+        let errs =
+            interpolate("a: 1\nb: x ${MISSING}\nc: ${1BAD}\nd: ${OPEN\n", env).expect_err("fails");
         assert_eq!(errs.len(), 3);
         assert_eq!(errs[0].pos, Pos { line: 2, column: 6 });
         assert!(errs[0].message.contains("MISSING"));

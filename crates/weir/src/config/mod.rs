@@ -21,7 +21,14 @@ pub use plan::*;
 /// A [`ConfigError`] listing every problem with its position.
 pub fn load(path: &Path) -> Result<Plan, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::one(path, "", Diagnostic::new(Pos::START, format!("cannot read the configuration file: {e}")))
+        ConfigError::one(
+            path,
+            "",
+            Diagnostic::new(
+                Pos::START,
+                format!("cannot read the configuration file: {e}"),
+            ),
+        )
     })?;
     load_str(path, &text, |name| std::env::var(name).ok())
 }
@@ -30,16 +37,25 @@ pub fn load(path: &Path) -> Result<Plan, ConfigError> {
 ///
 /// # Errors
 /// A [`ConfigError`] listing every problem with its position.
-pub fn load_str(path: &Path, text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Plan, ConfigError> {
-    let fail = |diagnostics| ConfigError { file: path.to_path_buf(), diagnostics, source_text: text.to_owned() };
+pub fn load_str(
+    path: &Path,
+    text: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Plan, ConfigError> {
+    let fail = |diagnostics| ConfigError {
+        file: path.to_path_buf(),
+        diagnostics,
+        source_text: text.to_owned(),
+    };
     let interpolated = env::interpolate(text, env).map_err(fail)?;
     let raw: model::RawConfig = serde_saphyr::from_str(&interpolated).map_err(|e| {
-        let pos = e.location().map_or(Pos::START, Pos::from_location);
-        let mut message = e.without_snippet().to_string();
-        if let Some(cut) = message.rfind(" at line ") {
-            message.truncate(cut);
-        }
-        fail(vec![Diagnostic::new(pos, message)])
+        // Deserialization runs while the text is parsed, so a syntax error (a misindented key
+        // ends its mapping early) can first show up as a misleading "missing field" above it:
+        // when the text is not valid YAML, the syntax error is the one to report.
+        let e = serde_saphyr::from_str::<serde::de::IgnoredAny>(&interpolated)
+            .err()
+            .unwrap_or(e);
+        fail(vec![diagnostic::from_parse_error(&e, &interpolated)])
     })?;
     let base_dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

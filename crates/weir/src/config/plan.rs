@@ -45,7 +45,11 @@ impl PipelinePlan {
     /// The end-to-end guarantee: the weakest of the sinks'.
     #[must_use]
     pub fn guarantee(&self) -> Guarantee {
-        self.sinks.iter().map(SinkPlan::guarantee).min().unwrap_or(Guarantee::ExactlyOnce)
+        self.sinks
+            .iter()
+            .map(SinkPlan::guarantee)
+            .min()
+            .unwrap_or(Guarantee::ExactlyOnce)
     }
 }
 

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use super::diagnostic::{Diagnostic, Pos, locate_value};
+use super::diagnostic::{Diagnostic, Pos, locate_key_before, locate_value};
 use super::model::{RawCheckpoint, RawConfig, RawPipeline, RawSink, RawSource, RawTransform};
-use super::plan::{CheckpointPlan, DEFAULT_LISTEN, PipelinePlan, Plan, SinkPlan, SourcePlan, TransformPlan};
+use super::plan::{
+    CheckpointPlan, DEFAULT_LISTEN, PipelinePlan, Plan, SinkPlan, SourcePlan, TransformPlan,
+};
 use crate::transforms::jq::JqTransform;
 
 /// Default records per source batch.
@@ -31,8 +33,15 @@ impl Ctx<'_> {
 
     fn resolve(&self, path: &str) -> PathBuf {
         let p = Path::new(path);
-        let joined = if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) };
-        joined.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()
+        let joined = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        };
+        joined
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect()
     }
 }
 
@@ -45,8 +54,17 @@ fn pos<T>(s: &Spanned<T>) -> Pos {
 ///
 /// # Errors
 /// Every problem found, in file order.
-pub fn validate(raw: RawConfig, source: &str, config_path: &Path, base_dir: &Path) -> Result<Plan, Vec<Diagnostic>> {
-    let mut cx = Ctx { source, base_dir, problems: Vec::new() };
+pub fn validate(
+    raw: RawConfig,
+    source: &str,
+    config_path: &Path,
+    base_dir: &Path,
+) -> Result<Plan, Vec<Diagnostic>> {
+    let mut cx = Ctx {
+        source,
+        base_dir,
+        problems: Vec::new(),
+    };
     let data_dir = match &raw.data_dir {
         Some(d) if d.value.trim().is_empty() => {
             cx.err(pos(d), "`data_dir` is empty: expected a directory path");
@@ -57,13 +75,26 @@ pub fn validate(raw: RawConfig, source: &str, config_path: &Path, base_dir: &Pat
     };
     let listen = match &raw.server.listen {
         Some(l) => l.value.parse().unwrap_or_else(|_| {
-            cx.err(pos(l), format!("`{}` is not a listen address: expected host:port, e.g. {DEFAULT_LISTEN}", l.value));
-            DEFAULT_LISTEN.parse().unwrap_or_else(|_| unreachable!("default address parses"))
+            cx.err(
+                pos(l),
+                format!(
+                    "`{}` is not a listen address: expected host:port, e.g. {DEFAULT_LISTEN}",
+                    l.value
+                ),
+            );
+            DEFAULT_LISTEN
+                .parse()
+                .unwrap_or_else(|_| unreachable!("default address parses"))
         }),
-        None => DEFAULT_LISTEN.parse().unwrap_or_else(|_| unreachable!("default address parses")),
+        None => DEFAULT_LISTEN
+            .parse()
+            .unwrap_or_else(|_| unreachable!("default address parses")),
     };
     if raw.pipelines.value.is_empty() {
-        cx.err(pos(&raw.pipelines), "`pipelines` is empty: expected at least one pipeline");
+        cx.err(
+            pos(&raw.pipelines),
+            "`pipelines` is empty: expected at least one pipeline",
+        );
     }
     let mut pipelines = Vec::new();
     for (name, p) in &raw.pipelines.value {
@@ -73,7 +104,12 @@ pub fn validate(raw: RawConfig, source: &str, config_path: &Path, base_dir: &Pat
     }
     check_sink_dirs_unique(&mut cx, &raw.pipelines.value, &pipelines);
     if cx.problems.is_empty() {
-        Ok(Plan { config_path: config_path.to_path_buf(), data_dir, listen, pipelines })
+        Ok(Plan {
+            config_path: config_path.to_path_buf(),
+            data_dir,
+            listen,
+            pipelines,
+        })
     } else {
         let mut problems = cx.problems;
         problems.sort_by_key(|d| (d.pos.line, d.pos.column));
@@ -83,14 +119,29 @@ pub fn validate(raw: RawConfig, source: &str, config_path: &Path, base_dir: &Pat
 
 fn pipeline(cx: &mut Ctx<'_>, name: &str, p: &Spanned<RawPipeline>) -> Option<PipelinePlan> {
     let before = cx.problems.len();
-    let at = pos(p);
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        cx.err(at, format!("pipeline name `{name}` is not allowed: expected letters, digits, `_` and `-`"));
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        cx.err(
+            locate_key_before(cx.source, pos(p), name),
+            format!("pipeline name `{name}` is not allowed: expected letters, digits, `_` and `-`"),
+        );
     }
     let source = source(cx, &p.value.source);
-    let transforms = p.value.transforms.iter().enumerate().filter_map(|(i, t)| transform(cx, i, t)).collect();
+    let transforms = p
+        .value
+        .transforms
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| transform(cx, i, t))
+        .collect();
     if p.value.sinks.value.is_empty() {
-        cx.err(pos(&p.value.sinks), "`sinks` is empty: expected at least one sink");
+        cx.err(
+            pos(&p.value.sinks),
+            "`sinks` is empty: expected at least one sink",
+        );
     }
     let sinks = sinks(cx, &p.value.sinks.value);
     let checkpoint = checkpoint(cx, &p.value.checkpoint);
@@ -127,21 +178,36 @@ fn source(cx: &mut Ctx<'_>, s: &Spanned<RawSource>) -> Option<SourcePlan> {
         RawSource::File { path, format } => {
             let at = locate_value(cx.source, pos(s), "path");
             if path.trim().is_empty() {
-                cx.err(at, "source `path` is empty: expected a file or glob pattern");
+                cx.err(
+                    at,
+                    "source `path` is empty: expected a file or glob pattern",
+                );
                 return None;
             }
             let pattern = cx.resolve(path).to_string_lossy().into_owned();
             match glob::glob(&pattern) {
                 Err(e) => {
-                    cx.err(at, format!("source `path` `{path}` is not a valid pattern: {}", e.msg));
+                    cx.err(
+                        at,
+                        format!("source `path` `{path}` is not a valid pattern: {}", e.msg),
+                    );
                     None
                 }
                 Ok(paths) => {
                     let any = paths.filter_map(Result::ok).any(|p| p.is_file());
                     if !any {
-                        cx.err(at, format!("source `path` `{path}` matches no files (looked in {})", cx.base_dir.display()));
+                        cx.err(
+                            at,
+                            format!(
+                                "source `path` `{path}` matches no files (looked in {})",
+                                cx.base_dir.display()
+                            ),
+                        );
                     }
-                    Some(SourcePlan::File { pattern, format: *format })
+                    Some(SourcePlan::File {
+                        pattern,
+                        format: *format,
+                    })
                 }
             }
         }
@@ -153,7 +219,10 @@ fn transform(cx: &mut Ctx<'_>, index: usize, t: &Spanned<RawTransform>) -> Optio
         RawTransform::Jq { filter } => {
             let name = format!("jq_{index}");
             match JqTransform::compile(name.clone(), filter) {
-                Ok(_) => Some(TransformPlan::Jq { name, filter: filter.clone() }),
+                Ok(_) => Some(TransformPlan::Jq {
+                    name,
+                    filter: filter.clone(),
+                }),
                 Err(e) => {
                     let mut at = locate_value(cx.source, pos(t), "filter");
                     // Point inside the program when it is written on one line and unquoted or
@@ -183,14 +252,25 @@ fn sinks(cx: &mut Ctx<'_>, raw: &[Spanned<RawSink>]) -> Vec<SinkPlan> {
     let mut out = Vec::new();
     for (i, s) in raw.iter().enumerate() {
         let ty = sink_type(&s.value);
-        let name = if counts[ty] > 1 { format!("{ty}_{i}") } else { ty.to_owned() };
+        let name = if counts[ty] > 1 {
+            format!("{ty}_{i}")
+        } else {
+            ty.to_owned()
+        };
         match &s.value {
             RawSink::File { path, format } => {
                 if path.trim().is_empty() {
-                    cx.err(locate_value(cx.source, pos(s), "path"), "sink `path` is empty: expected an output directory");
+                    cx.err(
+                        locate_value(cx.source, pos(s), "path"),
+                        "sink `path` is empty: expected an output directory",
+                    );
                     continue;
                 }
-                out.push(SinkPlan::File { name, dir: cx.resolve(path), format: *format });
+                out.push(SinkPlan::File {
+                    name,
+                    dir: cx.resolve(path),
+                    format: *format,
+                });
             }
             RawSink::Stdout {} => out.push(SinkPlan::Stdout { name }),
         }
@@ -215,7 +295,13 @@ fn checkpoint(cx: &mut Ctx<'_>, c: &RawCheckpoint) -> CheckpointPlan {
             }
             Ok(d) => d,
             Err(e) => {
-                cx.err(pos(text), format!("`{}` is not a duration ({e}): expected e.g. \"250ms\", \"1s\", \"5m\"", text.value));
+                cx.err(
+                    pos(text),
+                    format!(
+                        "`{}` is not a duration ({e}): expected e.g. \"250ms\", \"1s\", \"5m\"",
+                        text.value
+                    ),
+                );
                 DEFAULT_INTERVAL
             }
         },
@@ -225,18 +311,36 @@ fn checkpoint(cx: &mut Ctx<'_>, c: &RawCheckpoint) -> CheckpointPlan {
     {
         cx.err(pos(m), "`checkpoint.max_records` must be at least 1");
     }
-    CheckpointPlan { enabled: c.enabled.unwrap_or(true), interval, max_records: c.max_records.as_ref().map(|m| m.value) }
+    CheckpointPlan {
+        enabled: c.enabled.unwrap_or(true),
+        interval,
+        max_records: c.max_records.as_ref().map(|m| m.value),
+    }
 }
 
-fn check_sink_dirs_unique(cx: &mut Ctx<'_>, raw: &BTreeMap<String, Spanned<RawPipeline>>, plans: &[PipelinePlan]) {
+fn check_sink_dirs_unique(
+    cx: &mut Ctx<'_>,
+    raw: &BTreeMap<String, Spanned<RawPipeline>>,
+    plans: &[PipelinePlan],
+) {
     let mut seen: BTreeMap<PathBuf, String> = BTreeMap::new();
     for plan in plans {
-        for sink in &plan.sinks {
-            if let SinkPlan::File { dir, .. } = sink {
-                if let Some(other) = seen.insert(dir.clone(), plan.name.clone()) {
-                    let at = raw.get(&plan.name).map_or(Pos::START, |p| pos(&p.value.sinks));
-                    cx.err(at, format!("file sink directory {} is already written by pipeline `{other}`: each file sink needs its own directory", dir.display()));
-                }
+        // A pipeline has a plan only when every sink was valid, so plan and raw sinks align.
+        let raw_sinks = raw.get(&plan.name).map(|p| &p.value.sinks);
+        for (i, sink) in plan.sinks.iter().enumerate() {
+            if let SinkPlan::File { dir, .. } = sink
+                && let Some(other) = seen.insert(dir.clone(), plan.name.clone())
+            {
+                let at = raw_sinks.map_or(Pos::START, |s| match s.value.get(i) {
+                    Some(sink) => locate_value(cx.source, pos(sink), "path"),
+                    None => pos(s),
+                });
+                let by = if other == plan.name {
+                    "another sink of this pipeline".to_owned()
+                } else {
+                    format!("pipeline `{other}`")
+                };
+                cx.err(at, format!("file sink directory {} is already written by {by}: each file sink needs its own directory", dir.display()));
             }
         }
     }

@@ -46,7 +46,10 @@ impl CheckpointRejected<'_> {
     pub fn emit(&self) {
         tracing::warn!(pipeline = self.pipeline, lane = %self.lane, reason = self.reason,
             "checkpoint manifest {} is unusable ({}); falling back to the previous one", self.path.display(), self.message);
-        metrics().checkpoints_rejected.with_label_values(&[self.pipeline, self.reason]).inc();
+        metrics()
+            .checkpoints_rejected
+            .with_label_values(&[self.pipeline, self.reason])
+            .inc();
     }
 }
 
@@ -71,9 +74,15 @@ impl CheckpointCommitted<'_> {
             duration_ms = self.duration.as_secs_f64() * 1e3, "epoch committed");
         let m = metrics();
         m.checkpoints.with_label_values(&[self.pipeline]).inc();
-        m.checkpoint_duration.with_label_values(&[self.pipeline]).observe(self.duration.as_secs_f64());
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        m.last_checkpoint.with_label_values(&[self.pipeline]).set(i64::try_from(now).unwrap_or(i64::MAX));
+        m.checkpoint_duration
+            .with_label_values(&[self.pipeline])
+            .observe(self.duration.as_secs_f64());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        m.last_checkpoint
+            .with_label_values(&[self.pipeline])
+            .set(i64::try_from(now).unwrap_or(i64::MAX));
     }
 }
 
@@ -88,7 +97,10 @@ pub struct RecordsRead<'a> {
 impl RecordsRead<'_> {
     /// Counts the event.
     pub fn emit(&self) {
-        metrics().records_in.with_label_values(&[self.pipeline]).inc_by(self.count);
+        metrics()
+            .records_in
+            .with_label_values(&[self.pipeline])
+            .inc_by(self.count);
     }
 }
 
@@ -105,7 +117,10 @@ pub struct RecordsWritten<'a> {
 impl RecordsWritten<'_> {
     /// Counts the event.
     pub fn emit(&self) {
-        metrics().records_out.with_label_values(&[self.pipeline, self.sink]).inc_by(self.count);
+        metrics()
+            .records_out
+            .with_label_values(&[self.pipeline, self.sink])
+            .inc_by(self.count);
     }
 }
 
@@ -126,7 +141,10 @@ impl RecordFailed<'_> {
             FailedPayload::Value(_) => 0,
         };
         tracing::warn!(pipeline = self.pipeline, record = %r.id, stage = %r.stage, reason = r.reason, raw_bytes = size, "record failed: {}", r.message);
-        metrics().records_failed.with_label_values(&[self.pipeline, &r.stage, r.reason]).inc();
+        metrics()
+            .records_failed
+            .with_label_values(&[self.pipeline, &r.stage, r.reason])
+            .inc();
     }
 }
 
@@ -149,7 +167,10 @@ impl LaneRestarting<'_> {
     pub fn emit(&self) {
         tracing::error!(pipeline = self.pipeline, lane = %self.lane, restarts = self.restarts, delay_ms = self.delay.as_millis() as u64,
             "lane failed, restarting from its last checkpoint: {}", self.error);
-        metrics().lane_restarts.with_label_values(&[self.pipeline]).inc();
+        metrics()
+            .lane_restarts
+            .with_label_values(&[self.pipeline])
+            .inc();
     }
 }
 
@@ -167,6 +188,9 @@ impl PipelineFailed<'_> {
     /// Logs and counts the event.
     pub fn emit(&self) {
         tracing::error!(pipeline = self.pipeline, lane = %self.lane, "pipeline failed, restart strategy exhausted: {}", self.error);
-        metrics().pipeline_failed.with_label_values(&[self.pipeline]).set(1);
+        metrics()
+            .pipeline_failed
+            .with_label_values(&[self.pipeline])
+            .set(1);
     }
 }

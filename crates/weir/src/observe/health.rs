@@ -32,6 +32,10 @@ impl Health {
             return Err("recovering: lanes are being restored from their checkpoints".to_owned());
         }
         let failed = self.failed.lock().map(|f| f.clone()).unwrap_or_default();
-        if failed.is_empty() { Ok(()) } else { Err(format!("failed pipelines: {}", failed.join(", "))) }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("failed pipelines: {}", failed.join(", ")))
+        }
     }
 }

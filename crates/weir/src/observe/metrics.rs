@@ -3,7 +3,9 @@
 
 use std::sync::OnceLock;
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 /// Every metric weir exports.
 #[derive(Debug)]
@@ -34,14 +36,20 @@ pub struct Metrics {
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
-    registry.register(Box::new(c.clone())).unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
+    let c = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
+    registry
+        .register(Box::new(c.clone()))
+        .unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
     c
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let g = IntGaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
-    registry.register(Box::new(g.clone())).unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
+    registry
+        .register(Box::new(g.clone()))
+        .unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
     g
 }
 
@@ -49,23 +57,79 @@ impl Metrics {
     fn new() -> Self {
         let r = Registry::new();
         let checkpoint_duration = HistogramVec::new(
-            HistogramOpts::new("weir_checkpoint_duration_seconds", "Time to precommit, checkpoint and commit an epoch.")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            HistogramOpts::new(
+                "weir_checkpoint_duration_seconds",
+                "Time to precommit, checkpoint and commit an epoch.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
             &["pipeline"],
         )
         .unwrap_or_else(|e| unreachable!("histogram: {e}"));
-        r.register(Box::new(checkpoint_duration.clone())).unwrap_or_else(|e| unreachable!("histogram: {e}"));
+        r.register(Box::new(checkpoint_duration.clone()))
+            .unwrap_or_else(|e| unreachable!("histogram: {e}"));
         Self {
-            records_in: counter(&r, "weir_records_in_total", "Input records read from sources.", &["pipeline"]),
-            records_out: counter(&r, "weir_records_out_total", "Records written to sinks.", &["pipeline", "sink"]),
-            records_failed: counter(&r, "weir_records_failed_total", "Records that failed a stage.", &["pipeline", "stage", "reason"]),
-            checkpoints: counter(&r, "weir_checkpoints_total", "Epochs committed (checkpoint written and sinks committed).", &["pipeline"]),
-            checkpoints_rejected: counter(&r, "weir_checkpoints_rejected_total", "Unreadable manifests passed over on recovery.", &["pipeline", "reason"]),
-            last_checkpoint: gauge(&r, "weir_last_checkpoint_timestamp_seconds", "Unix time of the newest committed checkpoint.", &["pipeline"]),
-            lane_restarts: counter(&r, "weir_lane_restarts_total", "Lane restarts by the supervisor.", &["pipeline"]),
-            lanes_running: gauge(&r, "weir_lanes_running", "Lanes running now.", &["pipeline"]),
-            lanes_finished: gauge(&r, "weir_lanes_finished", "Lanes that have processed all their input.", &["pipeline"]),
-            pipeline_failed: gauge(&r, "weir_pipeline_failed", "1 when the pipeline has failed and stopped.", &["pipeline"]),
+            records_in: counter(
+                &r,
+                "weir_records_in_total",
+                "Input records read from sources.",
+                &["pipeline"],
+            ),
+            records_out: counter(
+                &r,
+                "weir_records_out_total",
+                "Records written to sinks.",
+                &["pipeline", "sink"],
+            ),
+            records_failed: counter(
+                &r,
+                "weir_records_failed_total",
+                "Records that failed a stage.",
+                &["pipeline", "stage", "reason"],
+            ),
+            checkpoints: counter(
+                &r,
+                "weir_checkpoints_total",
+                "Epochs committed (checkpoint written and sinks committed).",
+                &["pipeline"],
+            ),
+            checkpoints_rejected: counter(
+                &r,
+                "weir_checkpoints_rejected_total",
+                "Unreadable manifests passed over on recovery.",
+                &["pipeline", "reason"],
+            ),
+            last_checkpoint: gauge(
+                &r,
+                "weir_last_checkpoint_timestamp_seconds",
+                "Unix time of the newest committed checkpoint.",
+                &["pipeline"],
+            ),
+            lane_restarts: counter(
+                &r,
+                "weir_lane_restarts_total",
+                "Lane restarts by the supervisor.",
+                &["pipeline"],
+            ),
+            lanes_running: gauge(
+                &r,
+                "weir_lanes_running",
+                "Lanes running now.",
+                &["pipeline"],
+            ),
+            lanes_finished: gauge(
+                &r,
+                "weir_lanes_finished",
+                "Lanes that have processed all their input.",
+                &["pipeline"],
+            ),
+            pipeline_failed: gauge(
+                &r,
+                "weir_pipeline_failed",
+                "1 when the pipeline has failed and stopped.",
+                &["pipeline"],
+            ),
             checkpoint_duration,
             registry: r,
         }

@@ -26,7 +26,11 @@ impl Progress {
     }
 
     fn snapshot(&self) -> (u64, u64, u64) {
-        (self.total.load(Ordering::Relaxed), self.done.load(Ordering::Relaxed), self.records.load(Ordering::Relaxed))
+        (
+            self.total.load(Ordering::Relaxed),
+            self.done.load(Ordering::Relaxed),
+            self.records.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -52,8 +56,10 @@ pub fn start(progress: Arc<Progress>, every: Duration) -> Reporter {
     if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         let b = bar.clone();
         let task = tokio::spawn(async move {
@@ -67,16 +73,25 @@ pub fn start(progress: Arc<Progress>, every: Duration) -> Reporter {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         });
-        Reporter { task, bar: Some(bar) }
+        Reporter {
+            task,
+            bar: Some(bar),
+        }
     } else {
         let task = tokio::spawn(async move {
             let started = Instant::now();
             loop {
                 tokio::time::sleep(every).await;
                 let (total, done, records) = progress.snapshot();
-                let pct = if total == 0 { 100.0 } else { done as f64 * 100.0 / total as f64 };
+                let pct = if total == 0 {
+                    100.0
+                } else {
+                    done as f64 * 100.0 / total as f64
+                };
                 let rate = records as f64 / started.elapsed().as_secs_f64().max(1e-3);
-                tracing::info!("progress: {pct:.1}% of input ({done}/{total} bytes), {records} records, {rate:.0} records/s");
+                tracing::info!(
+                    "progress: {pct:.1}% of input ({done}/{total} bytes), {records} records, {rate:.0} records/s"
+                );
             }
         });
         Reporter { task, bar: None }

@@ -16,7 +16,11 @@ pub struct RestartPolicy {
 
 impl Default for RestartPolicy {
     fn default() -> Self {
-        Self { initial: Duration::from_millis(100), max: Duration::from_secs(10), max_restarts: 5 }
+        Self {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(10),
+            max_restarts: 5,
+        }
     }
 }
 
@@ -38,7 +42,11 @@ mod tests {
 
     #[test]
     fn doubles_up_to_the_cap_then_gives_up() {
-        let p = RestartPolicy { initial: Duration::from_millis(100), max: Duration::from_millis(350), max_restarts: 4 };
+        let p = RestartPolicy {
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(350),
+            max_restarts: 4,
+        };
         let delays: Vec<_> = (1..=5).map(|n| p.delay(n)).collect();
         assert_eq!(
             delays,

@@ -37,14 +37,19 @@ pub struct Pipeline {
 /// When a transform does not compile (validation has normally caught this already).
 pub fn build(plan: &PipelinePlan, store: Arc<dyn CheckpointStore>) -> anyhow::Result<Pipeline> {
     let source: Arc<dyn Source> = match &plan.source {
-        SourcePlan::File { pattern, format } => {
-            Arc::new(FileSource::new(plan.name.as_str(), pattern.clone(), *format, plan.batch_size))
-        }
+        SourcePlan::File { pattern, format } => Arc::new(FileSource::new(
+            plan.name.as_str(),
+            pattern.clone(),
+            *format,
+            plan.batch_size,
+        )),
     };
     let mut transforms: Vec<Arc<dyn Transform>> = Vec::new();
     for t in &plan.transforms {
         match t {
-            TransformPlan::Jq { name, filter } => transforms.push(Arc::new(JqTransform::compile(name.as_str(), filter)?)),
+            TransformPlan::Jq { name, filter } => {
+                transforms.push(Arc::new(JqTransform::compile(name.as_str(), filter)?))
+            }
         }
     }
     let sinks: Vec<Arc<dyn SinkFactory>> = plan
@@ -52,7 +57,9 @@ pub fn build(plan: &PipelinePlan, store: Arc<dyn CheckpointStore>) -> anyhow::Re
         .iter()
         .map(|s| -> Arc<dyn SinkFactory> {
             match s {
-                SinkPlan::File { name, dir, .. } => Arc::new(FileSinkFactory::new(name.clone(), dir.clone())),
+                SinkPlan::File { name, dir, .. } => {
+                    Arc::new(FileSinkFactory::new(name.clone(), dir.clone()))
+                }
                 SinkPlan::Stdout { name } => Arc::new(StdoutSinkFactory::new(name.clone())),
             }
         })

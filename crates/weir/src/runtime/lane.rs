@@ -57,7 +57,16 @@ pub async fn run(
     progress: &Progress,
 ) -> Result<LaneExit, LaneError> {
     let mut reader = pipeline.source.open(spec, state.next_offset).await?;
-    let mut lane = Lane { pipeline, spec, epoch: state.epoch.next(), offset: state.next_offset, dirty: false, epoch_records: 0, state, progress };
+    let mut lane = Lane {
+        pipeline,
+        spec,
+        epoch: state.epoch.next(),
+        offset: state.next_offset,
+        dirty: false,
+        epoch_records: 0,
+        state,
+        progress,
+    };
     let interval = pipeline.checkpoint.interval;
     let mut epoch_started = Instant::now();
     loop {
@@ -96,22 +105,45 @@ pub async fn run(
 impl Lane<'_> {
     /// Transforms a batch and writes it to every sink within the open epoch.
     async fn take(&mut self, batch: SourceBatch) -> Result<(), LaneError> {
-        let SourceBatch { records, mut failed, next_offset } = batch;
+        let SourceBatch {
+            records,
+            mut failed,
+            next_offset,
+        } = batch;
         let input = (records.len() + failed.len()) as u64;
         let name = &self.pipeline.name;
-        RecordsRead { pipeline: name, count: input }.emit();
+        RecordsRead {
+            pipeline: name,
+            count: input,
+        }
+        .emit();
         let transforms = Arc::clone(&self.pipeline.transforms);
         let out = tokio::task::block_in_place(|| apply_all(&transforms, records, &mut failed));
         for f in &failed {
-            RecordFailed { pipeline: name, record: f }.emit();
+            RecordFailed {
+                pipeline: name,
+                record: f,
+            }
+            .emit();
         }
         if !out.is_empty() {
             for (sink, factory) in self.state.sinks.iter_mut().zip(self.pipeline.sinks.iter()) {
-                sink.write(self.epoch, &out).await.map_err(|source| LaneError::Sink { sink: factory.name().to_owned(), source })?;
-                RecordsWritten { pipeline: name, sink: factory.name(), count: out.len() as u64 }.emit();
+                sink.write(self.epoch, &out)
+                    .await
+                    .map_err(|source| LaneError::Sink {
+                        sink: factory.name().to_owned(),
+                        source,
+                    })?;
+                RecordsWritten {
+                    pipeline: name,
+                    sink: factory.name(),
+                    count: out.len() as u64,
+                }
+                .emit();
             }
         }
-        self.progress.advance(next_offset.saturating_sub(self.offset), input);
+        self.progress
+            .advance(next_offset.saturating_sub(self.offset), input);
         self.offset = next_offset;
         self.state.records_in += input;
         self.state.records_out += out.len() as u64;
@@ -151,7 +183,14 @@ impl Lane<'_> {
         for (i, sink) in self.state.sinks.iter_mut().enumerate() {
             sink.commit(epoch).await.map_err(sink_err(i))?;
         }
-        CheckpointCommitted { pipeline: &self.pipeline.name, lane: &self.spec.id, epoch, offset: self.offset, duration: started.elapsed() }.emit();
+        CheckpointCommitted {
+            pipeline: &self.pipeline.name,
+            lane: &self.spec.id,
+            epoch,
+            offset: self.offset,
+            duration: started.elapsed(),
+        }
+        .emit();
         self.epoch = epoch.next();
         self.dirty = false;
         self.epoch_records = 0;
@@ -160,12 +199,18 @@ impl Lane<'_> {
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Runs every record through the transform chain. A record that fails any stage fails whole:
 /// none of its outputs are kept, and it joins `failed` with the stage and reason.
-fn apply_all(transforms: &[Arc<dyn crate::transforms::Transform>], records: Vec<Record>, failed: &mut Vec<FailedRecord>) -> Vec<Record> {
+fn apply_all(
+    transforms: &[Arc<dyn crate::transforms::Transform>],
+    records: Vec<Record>,
+    failed: &mut Vec<FailedRecord>,
+) -> Vec<Record> {
     if transforms.is_empty() {
         return records;
     }
@@ -177,7 +222,11 @@ fn apply_all(transforms: &[Arc<dyn crate::transforms::Transform>], records: Vec<
         cur.clear();
         for (i, t) in transforms.iter().enumerate() {
             next.clear();
-            let inputs: &[Record] = if i == 0 { std::slice::from_ref(&record) } else { &cur };
+            let inputs: &[Record] = if i == 0 {
+                std::slice::from_ref(&record)
+            } else {
+                &cur
+            };
             for r in inputs {
                 if let Err(e) = t.apply(r, &mut next) {
                     failed.push(FailedRecord {
@@ -196,4 +245,3 @@ fn apply_all(transforms: &[Arc<dyn crate::transforms::Transform>], records: Vec<
     }
     out
 }
-

@@ -45,7 +45,10 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { progress_every: Duration::from_secs(10), restart: RestartPolicy::default() }
+        Self {
+            progress_every: Duration::from_secs(10),
+            restart: RestartPolicy::default(),
+        }
     }
 }
 
@@ -55,9 +58,18 @@ impl Default for RunOptions {
 /// # Errors
 /// When the run cannot start: the data directory or a source cannot be opened, or a lane cannot
 /// be recovered.
-pub async fn run(plan: &Plan, options: &RunOptions, health: &Health, shutdown: watch::Receiver<bool>) -> anyhow::Result<RunReport> {
-    crate::durable::create_dir_all_synced(&plan.data_dir)
-        .with_context(|| format!("cannot create the data directory {}", plan.data_dir.display()))?;
+pub async fn run(
+    plan: &Plan,
+    options: &RunOptions,
+    health: &Health,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<RunReport> {
+    crate::durable::create_dir_all_synced(&plan.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            plan.data_dir.display()
+        )
+    })?;
     let store: Arc<dyn CheckpointStore> = Arc::new(LocalStore::new(Layout::new(&plan.data_dir)));
     let progress = Arc::new(Progress::default());
 
@@ -69,12 +81,25 @@ pub async fn run(plan: &Plan, options: &RunOptions, health: &Health, shutdown: w
         metrics().register_pipeline(&pipeline.name, &sink_names);
         let (stop_tx, stop_rx) = watch::channel(false);
         let permits = Arc::new(Semaphore::new(pipeline.parallelism));
-        let lanes = pipeline.source.lanes().await.with_context(|| format!("pipeline `{}`", pipeline.name))?;
+        let lanes = pipeline
+            .source
+            .lanes()
+            .await
+            .with_context(|| format!("pipeline `{}`", pipeline.name))?;
         for spec in lanes {
             let recovered = recover::recover(&pipeline, &spec.id)
                 .await
-                .with_context(|| format!("pipeline `{}`: cannot recover lane {}", pipeline.name, spec.id))?;
-            progress.add_total(spec.size_hint.unwrap_or(0).saturating_sub(recovered.next_offset));
+                .with_context(|| {
+                    format!(
+                        "pipeline `{}`: cannot recover lane {}",
+                        pipeline.name, spec.id
+                    )
+                })?;
+            progress.add_total(
+                spec.size_hint
+                    .unwrap_or(0)
+                    .saturating_sub(recovered.next_offset),
+            );
             tasks.push(supervisor::LaneTask {
                 pipeline: Arc::clone(&pipeline),
                 spec,
@@ -88,7 +113,11 @@ pub async fn run(plan: &Plan, options: &RunOptions, health: &Health, shutdown: w
         stops.push((pipeline.name.to_string(), stop_tx));
     }
     health.set_recovered();
-    tracing::info!(pipelines = plan.pipelines.len(), lanes = tasks.len(), "recovered; running");
+    tracing::info!(
+        pipelines = plan.pipelines.len(),
+        lanes = tasks.len(),
+        "recovered; running"
+    );
 
     let _reporter = progress::start(Arc::clone(&progress), options.progress_every);
     let mut set = JoinSet::new();

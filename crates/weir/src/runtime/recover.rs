@@ -33,17 +33,43 @@ pub async fn recover(pipeline: &Pipeline, lane: &LaneId) -> Result<Recovered, La
         crate::checkpoint::Choice::default()
     };
     for r in &choice.rejected {
-        CheckpointRejected { pipeline: &pipeline.name, lane, path: &r.path, reason: r.error.code(), message: r.error.to_string() }.emit();
+        CheckpointRejected {
+            pipeline: &pipeline.name,
+            lane,
+            path: &r.path,
+            reason: r.error.code(),
+            message: r.error.to_string(),
+        }
+        .emit();
     }
     let epoch = choice.epoch();
     let mut sinks = Vec::with_capacity(pipeline.sinks.len());
     for factory in pipeline.sinks.iter() {
         let mut sink = factory.for_lane(lane);
-        sink.recover(epoch).await.map_err(|source| LaneError::Sink { sink: factory.name().to_owned(), source })?;
+        sink.recover(epoch)
+            .await
+            .map_err(|source| LaneError::Sink {
+                sink: factory.name().to_owned(),
+                source,
+            })?;
         sinks.push(sink);
     }
-    let (next_offset, records_in, records_out) =
-        choice.checkpoint.as_ref().map_or((0, 0, 0), |c| (c.next_offset, c.records_in, c.records_out));
-    LaneRecovered { pipeline: &pipeline.name, lane, epoch, offset: next_offset }.emit();
-    Ok(Recovered { epoch, next_offset, records_in, records_out, sinks })
+    let (next_offset, records_in, records_out) = choice
+        .checkpoint
+        .as_ref()
+        .map_or((0, 0, 0), |c| (c.next_offset, c.records_in, c.records_out));
+    LaneRecovered {
+        pipeline: &pipeline.name,
+        lane,
+        epoch,
+        offset: next_offset,
+    }
+    .emit();
+    Ok(Recovered {
+        epoch,
+        next_offset,
+        records_in,
+        records_out,
+        sinks,
+    })
 }

@@ -85,14 +85,26 @@ async fn supervise_permitted(task: &mut LaneTask) -> Result<LaneExit, String> {
         restarts += 1;
         match task.policy.delay(restarts) {
             Some(delay) => {
-                LaneRestarting { pipeline: &task.pipeline.name, lane: &task.spec.id, restarts, error: &error, delay }.emit();
+                LaneRestarting {
+                    pipeline: &task.pipeline.name,
+                    lane: &task.spec.id,
+                    restarts,
+                    error: &error,
+                    delay,
+                }
+                .emit();
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     _ = task.stop.wait_for(|s| *s) => return Ok(LaneExit::Stopped),
                 }
             }
             None => {
-                PipelineFailed { pipeline: &task.pipeline.name, lane: &task.spec.id, error: &error }.emit();
+                PipelineFailed {
+                    pipeline: &task.pipeline.name,
+                    lane: &task.spec.id,
+                    error: &error,
+                }
+                .emit();
                 return Err(error);
             }
         }

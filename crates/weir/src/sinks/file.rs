@@ -79,7 +79,8 @@ pub fn committed_epoch(lane: &LaneId, file_name: &str) -> Option<Epoch> {
 
 fn staged_epoch(file_name: &str) -> Option<Epoch> {
     let digits = file_name.strip_suffix(EXT)?;
-    (digits.len() == 12 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok().map(Epoch))?
+    (digits.len() == 12 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok().map(Epoch))?
 }
 
 struct FileSink {
@@ -91,7 +92,11 @@ struct FileSink {
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SinkError + 'a {
-    move |source| SinkError::Io { op, path: path.display().to_string(), source }
+    move |source| SinkError::Io {
+        op,
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 fn list(dir: &Path) -> Result<Vec<String>, SinkError> {
@@ -122,7 +127,11 @@ impl FileSink {
     }
 
     fn check(&self) -> Result<(), SinkError> {
-        if self.poisoned { Err(SinkError::Poisoned) } else { Ok(()) }
+        if self.poisoned {
+            Err(SinkError::Poisoned)
+        } else {
+            Ok(())
+        }
     }
 
     fn poison<T>(&mut self, r: Result<T, SinkError>) -> Result<T, SinkError> {
@@ -139,16 +148,28 @@ impl FileSink {
             self.open = None;
         }
         if self.open.is_none() {
-            durable::create_dir_all_synced(&self.staging).map_err(io_err("create", &self.staging))?;
+            durable::create_dir_all_synced(&self.staging)
+                .map_err(io_err("create", &self.staging))?;
             let path = self.staged_path(epoch);
             // Truncate: a leftover of a crashed attempt at this epoch must not be appended to.
-            let f = OpenOptions::new().write(true).create(true).truncate(true).open(&path).map_err(io_err("create", &path))?;
+            let f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .map_err(io_err("create", &path))?;
             self.open = Some((epoch, BufWriter::with_capacity(256 * 1024, f)));
         }
         let path = self.staged_path(epoch);
-        let Some((_, w)) = self.open.as_mut() else { unreachable!("opened above") };
+        let Some((_, w)) = self.open.as_mut() else {
+            unreachable!("opened above")
+        };
         for r in records {
-            serde_json::to_writer(&mut *w, &r.value).map_err(|e| SinkError::Io { op: "write", path: path.display().to_string(), source: e.into() })?;
+            serde_json::to_writer(&mut *w, &r.value).map_err(|e| SinkError::Io {
+                op: "write",
+                path: path.display().to_string(),
+                source: e.into(),
+            })?;
             w.write_all(b"\n").map_err(io_err("write", &path))?;
         }
         Ok(())
@@ -156,12 +177,16 @@ impl FileSink {
 
     fn precommit_blocking(&mut self, epoch: Epoch) -> Result<(), SinkError> {
         self.check()?;
-        let Some((e, w)) = self.open.take() else { return Ok(()) };
+        let Some((e, w)) = self.open.take() else {
+            return Ok(());
+        };
         if e != epoch {
             return Ok(());
         }
         let path = self.staged_path(epoch);
-        let f = w.into_inner().map_err(|e| io_err("flush", &path)(e.into_error()))?;
+        let f = w
+            .into_inner()
+            .map_err(|e| io_err("flush", &path)(e.into_error()))?;
         f.sync_all().map_err(io_err("fsync", &path))?;
         durable::sync_dir(&self.staging).map_err(io_err("fsync", &self.staging))
     }
@@ -254,12 +279,25 @@ mod tests {
     fn recs(values: &[i64]) -> Vec<Record> {
         values
             .iter()
-            .map(|v| Record::new(serde_json::json!({ "v": v }), RecordMeta::new(RecordId { source: "s".into(), partition: "p".into(), offset: *v as u64 })))
+            .map(|v| {
+                Record::new(
+                    serde_json::json!({ "v": v }),
+                    RecordMeta::new(RecordId {
+                        source: "s".into(),
+                        partition: "p".into(),
+                        offset: *v as u64,
+                    }),
+                )
+            })
             .collect()
     }
 
     fn committed(dir: &Path) -> Vec<String> {
-        list(dir).expect("list").into_iter().filter(|n| n.ends_with(EXT)).collect()
+        list(dir)
+            .expect("list")
+            .into_iter()
+            .filter(|n| n.ends_with(EXT))
+            .collect()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
@@ -299,7 +337,11 @@ mod tests {
         let mut s = f.for_lane(&lane);
         s.recover(Epoch(3)).await.expect("recover");
         assert_eq!(committed(dir.path()).len(), 3);
-        assert!(list(&dir.path().join(STAGING).join("a.jsonl")).expect("list").is_empty());
+        assert!(
+            list(&dir.path().join(STAGING).join("a.jsonl"))
+                .expect("list")
+                .is_empty()
+        );
 
         // Falling back to epoch 1 (newer manifests unreadable) withdraws epochs 2 and 3.
         let mut s2 = f.for_lane(&lane);
@@ -312,8 +354,14 @@ mod tests {
     fn committed_names_parse_back_only_for_their_lane() {
         let a = LaneId::sanitized("a");
         let ab = LaneId::sanitized("a-b");
-        assert_eq!(committed_epoch(&a, &committed_name(&a, Epoch(9))), Some(Epoch(9)));
+        assert_eq!(
+            committed_epoch(&a, &committed_name(&a, Epoch(9))),
+            Some(Epoch(9))
+        );
         assert_eq!(committed_epoch(&a, &committed_name(&ab, Epoch(9))), None);
-        assert_eq!(committed_epoch(&ab, &committed_name(&ab, Epoch(9))), Some(Epoch(9)));
+        assert_eq!(
+            committed_epoch(&ab, &committed_name(&ab, Epoch(9))),
+            Some(Epoch(9))
+        );
     }
 }

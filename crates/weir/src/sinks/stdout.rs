@@ -47,7 +47,11 @@ impl StdoutSink {
         let mut out = std::io::stdout().lock();
         out.write_all(&self.buf)
             .and_then(|()| out.flush())
-            .map_err(|source| SinkError::Io { op: "write", path: "stdout".into(), source })?;
+            .map_err(|source| SinkError::Io {
+                op: "write",
+                path: "stdout".into(),
+                source,
+            })?;
         self.buf.clear();
         Ok(())
     }
@@ -61,7 +65,11 @@ impl Sink for StdoutSink {
 
     async fn write(&mut self, _epoch: Epoch, records: &[Record]) -> Result<(), SinkError> {
         for r in records {
-            serde_json::to_writer(&mut self.buf, &r.value).map_err(|e| SinkError::Io { op: "serialize", path: "stdout".into(), source: e.into() })?;
+            serde_json::to_writer(&mut self.buf, &r.value).map_err(|e| SinkError::Io {
+                op: "serialize",
+                path: "stdout".into(),
+                source: e.into(),
+            })?;
             self.buf.push(b'\n');
         }
         if self.buf.len() >= 64 * 1024 {

@@ -35,7 +35,9 @@ pub struct JqTransform {
 
 impl std::fmt::Debug for JqTransform {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JqTransform").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("JqTransform")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -51,49 +53,88 @@ impl JqTransform {
     /// # Errors
     /// The first problem found, with its offset in the program.
     pub fn compile(name: impl Into<Arc<str>>, program: &str) -> Result<Self, JqCompileError> {
-        let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
-        let funs = jaq_core::funs().chain(jaq_std::funs()).chain(jaq_json::funs());
+        let defs = jaq_core::defs()
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs());
+        let funs = jaq_core::funs()
+            .chain(jaq_std::funs())
+            .chain(jaq_json::funs());
         let loader = Loader::new(defs);
         let arena = Arena::default();
-        let modules = loader.load(&arena, File { code: program, path: () }).map_err(|errs| {
-            use jaq_core::load::Error;
-            let first = errs.into_iter().next().map(|(_, e)| e);
-            match first {
-                Some(Error::Lex(errs)) => errs.first().map_or_else(unknown, |(expect, found)| JqCompileError {
-                    offset: offset_in(program, found),
-                    message: format!("jq syntax error: expected {}", expect.as_str()),
-                }),
-                Some(Error::Parse(errs)) => errs.first().map_or_else(unknown, |(expect, found)| JqCompileError {
-                    offset: offset_in(program, found),
-                    message: if found.is_empty() {
-                        format!("jq syntax error: expected {} but the program ended", expect.as_str())
-                    } else {
-                        format!("jq syntax error: expected {}, found `{found}`", expect.as_str())
-                    },
-                }),
-                Some(Error::Io(errs)) => errs.first().map_or_else(unknown, |(path, msg)| JqCompileError {
-                    offset: offset_in(program, path),
-                    message: format!("jq module `{path}` cannot be loaded: {msg}"),
-                }),
-                None => unknown(),
-            }
-        })?;
-        let filter = Compiler::default().with_funs(funs).compile(modules).map_err(|errs| {
-            let first = errs.into_iter().next().and_then(|(_, es)| es.into_iter().next());
-            match first {
-                Some((name, undefined)) => JqCompileError {
-                    offset: offset_in(program, name),
-                    message: format!("jq error: undefined {} `{name}`", undefined.as_str()),
+        let modules = loader
+            .load(
+                &arena,
+                File {
+                    code: program,
+                    path: (),
                 },
-                None => unknown(),
-            }
-        })?;
-        Ok(Self { name: name.into(), filter })
+            )
+            .map_err(|errs| {
+                use jaq_core::load::Error;
+                let first = errs.into_iter().next().map(|(_, e)| e);
+                match first {
+                    Some(Error::Lex(errs)) => {
+                        errs.first()
+                            .map_or_else(unknown, |(expect, found)| JqCompileError {
+                                offset: offset_in(program, found),
+                                message: format!("jq syntax error: expected {}", expect.as_str()),
+                            })
+                    }
+                    Some(Error::Parse(errs)) => {
+                        errs.first()
+                            .map_or_else(unknown, |(expect, found)| JqCompileError {
+                                offset: offset_in(program, found),
+                                message: if found.is_empty() {
+                                    format!(
+                                        "jq syntax error: expected {} but the program ended",
+                                        expect.as_str()
+                                    )
+                                } else {
+                                    format!(
+                                        "jq syntax error: expected {}, found `{found}`",
+                                        expect.as_str()
+                                    )
+                                },
+                            })
+                    }
+                    Some(Error::Io(errs)) => {
+                        errs.first()
+                            .map_or_else(unknown, |(path, msg)| JqCompileError {
+                                offset: offset_in(program, path),
+                                message: format!("jq module `{path}` cannot be loaded: {msg}"),
+                            })
+                    }
+                    None => unknown(),
+                }
+            })?;
+        let filter = Compiler::default()
+            .with_funs(funs)
+            .compile(modules)
+            .map_err(|errs| {
+                let first = errs
+                    .into_iter()
+                    .next()
+                    .and_then(|(_, es)| es.into_iter().next());
+                match first {
+                    Some((name, undefined)) => JqCompileError {
+                        offset: offset_in(program, name),
+                        message: format!("jq error: undefined {} `{name}`", undefined.as_str()),
+                    },
+                    None => unknown(),
+                }
+            })?;
+        Ok(Self {
+            name: name.into(),
+            filter,
+        })
     }
 }
 
 fn unknown() -> JqCompileError {
-    JqCompileError { offset: None, message: "jq program does not compile".to_owned() }
+    JqCompileError {
+        offset: None,
+        message: "jq program does not compile".to_owned(),
+    }
 }
 
 impl Transform for JqTransform {
@@ -125,7 +166,14 @@ mod tests {
     use serde_json::json;
 
     fn rec(v: serde_json::Value) -> Record {
-        Record::new(v, RecordMeta::new(RecordId { source: "s".into(), partition: "p".into(), offset: 7 }))
+        Record::new(
+            v,
+            RecordMeta::new(RecordId {
+                source: "s".into(),
+                partition: "p".into(),
+                offset: 7,
+            }),
+        )
     }
 
     fn run(program: &str, v: serde_json::Value) -> Result<Vec<serde_json::Value>, TransformError> {
@@ -137,12 +185,22 @@ mod tests {
 
     #[test]
     fn emits_zero_one_or_many_records_keeping_the_id() {
-        assert_eq!(run("select(.a > 1)", json!({"a": 1})).expect("runs"), Vec::<serde_json::Value>::new());
-        assert_eq!(run("{id, total: (.a * 2)}", json!({"id": 3, "a": 2})).expect("runs"), vec![json!({"id": 3, "total": 4})]);
-        assert_eq!(run(".xs[]", json!({"xs": [1, 2, 3]})).expect("runs"), vec![json!(1), json!(2), json!(3)]);
+        assert_eq!(
+            run("select(.a > 1)", json!({"a": 1})).expect("runs"),
+            Vec::<serde_json::Value>::new()
+        );
+        assert_eq!(
+            run("{id, total: (.a * 2)}", json!({"id": 3, "a": 2})).expect("runs"),
+            vec![json!({"id": 3, "total": 4})]
+        );
+        assert_eq!(
+            run(".xs[]", json!({"xs": [1, 2, 3]})).expect("runs"),
+            vec![json!(1), json!(2), json!(3)]
+        );
         let t = JqTransform::compile("jq", ".xs[]").expect("compiles");
         let mut out = Vec::new();
-        t.apply(&rec(json!({"xs": [1, 2]})), &mut out).expect("runs");
+        t.apply(&rec(json!({"xs": [1, 2]})), &mut out)
+            .expect("runs");
         assert!(out.iter().all(|r| r.meta.id.offset == 7));
     }
 

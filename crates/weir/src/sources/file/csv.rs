@@ -23,19 +23,35 @@ pub(super) struct CsvReader {
 impl CsvReader {
     pub(super) fn open(path: &Path, offset: u64, ids: IdMaker) -> Result<Self, SourceError> {
         let file = File::open(path).map_err(io_error(path))?;
-        let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(file);
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .from_reader(file);
         let headers = rdr
             .headers()
-            .map_err(|e| SourceError::Format { path: path.display().to_string(), message: format!("cannot read the CSV header row: {e}") })?
+            .map_err(|e| SourceError::Format {
+                path: path.display().to_string(),
+                message: format!("cannot read the CSV header row: {e}"),
+            })?
             .iter()
             .map(str::to_owned)
             .collect::<Vec<_>>();
         if offset > rdr.position().byte() {
             let mut pos = csv::Position::new();
             pos.set_byte(offset);
-            rdr.seek(pos).map_err(|e| SourceError::Format { path: path.display().to_string(), message: format!("cannot resume at byte {offset}: {e}") })?;
+            rdr.seek(pos).map_err(|e| SourceError::Format {
+                path: path.display().to_string(),
+                message: format!("cannot resume at byte {offset}: {e}"),
+            })?;
         }
-        Ok(Self { path: path.to_path_buf(), rdr, headers, row: csv::ByteRecord::new(), ids, stage: "source".into() })
+        Ok(Self {
+            path: path.to_path_buf(),
+            rdr,
+            headers,
+            row: csv::ByteRecord::new(),
+            ids,
+            stage: "source".into(),
+        })
     }
 
     fn raw_bytes(&self, start: u64, end: u64) -> Vec<u8> {
@@ -56,8 +72,12 @@ impl CsvReader {
     fn to_value(&self) -> Result<serde_json::Value, String> {
         let mut obj = serde_json::Map::with_capacity(self.headers.len());
         for (i, field) in self.row.iter().enumerate() {
-            let text = std::str::from_utf8(field).map_err(|e| format!("field {} is not valid UTF-8: {e}", i + 1))?;
-            obj.insert(self.headers[i].clone(), serde_json::Value::String(text.to_owned()));
+            let text = std::str::from_utf8(field)
+                .map_err(|e| format!("field {} is not valid UTF-8: {e}", i + 1))?;
+            obj.insert(
+                self.headers[i].clone(),
+                serde_json::Value::String(text.to_owned()),
+            );
         }
         Ok(serde_json::Value::Object(obj))
     }
@@ -66,7 +86,10 @@ impl CsvReader {
 impl BatchReader for CsvReader {
     fn read_batch(&mut self, max: usize) -> Result<Option<SourceBatch>, SourceError> {
         let begin = self.rdr.position().byte();
-        let mut batch = SourceBatch { records: Vec::with_capacity(max), ..SourceBatch::default() };
+        let mut batch = SourceBatch {
+            records: Vec::with_capacity(max),
+            ..SourceBatch::default()
+        };
         for _ in 0..max {
             let start = self.rdr.position().byte();
             let result = self.rdr.read_byte_record(&mut self.row);
@@ -75,16 +98,23 @@ impl BatchReader for CsvReader {
                 Ok(false) => break,
                 Ok(true) => match self.to_value() {
                     Ok(value) => {
-                        batch.records.push(Record::new(value, RecordMeta::new(self.ids.id(start))));
+                        batch
+                            .records
+                            .push(Record::new(value, RecordMeta::new(self.ids.id(start))));
                         continue;
                     }
                     Err(message) => message,
                 },
                 Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
-                    return Err(SourceError::Io { path: self.path.display().to_string(), source: std::io::Error::other(e.to_string()) });
+                    return Err(SourceError::Io {
+                        path: self.path.display().to_string(),
+                        source: std::io::Error::other(e.to_string()),
+                    });
                 }
                 Err(e) => match e.kind() {
-                    csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => {
                         format!("row has {len} fields, the header has {expected_len}")
                     }
                     _ => e.to_string(),
@@ -92,7 +122,10 @@ impl BatchReader for CsvReader {
             };
             if end == start {
                 // The parser made no progress: nothing more can be read from this file.
-                return Err(SourceError::Format { path: self.path.display().to_string(), message: format!("at byte {start}: {problem}") });
+                return Err(SourceError::Format {
+                    path: self.path.display().to_string(),
+                    message: format!("at byte {start}: {problem}"),
+                });
             }
             batch.failed.push(FailedRecord {
                 id: self.ids.id(start),
@@ -115,7 +148,10 @@ mod tests {
     fn open(text: &str, offset: u64) -> (tempfile::NamedTempFile, CsvReader) {
         let f = tempfile::NamedTempFile::new().expect("temp file");
         std::fs::write(f.path(), text).expect("write");
-        let ids = IdMaker { source: "s".into(), partition: "p".into() };
+        let ids = IdMaker {
+            source: "s".into(),
+            partition: "p".into(),
+        };
         let r = CsvReader::open(f.path(), offset, ids).expect("open");
         (f, r)
     }
@@ -126,8 +162,14 @@ mod tests {
         let (_f, mut r) = open(text, 0);
         let b = r.read_batch(10).expect("read").expect("batch");
         assert_eq!(b.records.len(), 2);
-        assert_eq!(b.records[0].value, json!({"id": "1", "name": "Smith, J", "note": "said \"hi\"\nthen left"}));
-        assert_eq!(b.records[1].value, json!({"id": "2", "name": "plain", "note": ""}));
+        assert_eq!(
+            b.records[0].value,
+            json!({"id": "1", "name": "Smith, J", "note": "said \"hi\"\nthen left"})
+        );
+        assert_eq!(
+            b.records[1].value,
+            json!({"id": "2", "name": "plain", "note": ""})
+        );
         assert_eq!(b.records[0].meta.id.offset, 13);
         assert_eq!(b.next_offset, text.len() as u64);
     }
@@ -153,7 +195,11 @@ mod tests {
         assert_eq!(b.records.len(), 2);
         assert_eq!(b.failed.len(), 1);
         assert_eq!(b.failed[0].id.offset, 8);
-        assert!(b.failed[0].message.contains("3 fields"), "{}", b.failed[0].message);
+        assert!(
+            b.failed[0].message.contains("3 fields"),
+            "{}",
+            b.failed[0].message
+        );
         assert!(matches!(&b.failed[0].payload, FailedPayload::Raw(raw) if raw == b"1,2,3"));
     }
 
@@ -161,7 +207,10 @@ mod tests {
     fn invalid_utf8_fails_the_row() {
         let f = tempfile::NamedTempFile::new().expect("temp file");
         std::fs::write(f.path(), b"a\n\xff\xfe\nok\n").expect("write");
-        let ids = IdMaker { source: "s".into(), partition: "p".into() };
+        let ids = IdMaker {
+            source: "s".into(),
+            partition: "p".into(),
+        };
         let mut r = CsvReader::open(f.path(), 0, ids).expect("open");
         let b = r.read_batch(10).expect("read").expect("batch");
         assert_eq!(b.records.len(), 1);

@@ -36,13 +36,19 @@ impl JsonlReader {
 
 impl BatchReader for JsonlReader {
     fn read_batch(&mut self, max: usize) -> Result<Option<SourceBatch>, SourceError> {
-        let mut batch = SourceBatch { records: Vec::with_capacity(max), ..SourceBatch::default() };
+        let mut batch = SourceBatch {
+            records: Vec::with_capacity(max),
+            ..SourceBatch::default()
+        };
         let begin = self.offset;
         let mut seen = 0;
         while seen < max {
             self.line.clear();
             let start = self.offset;
-            let n = self.file.read_until(b'\n', &mut self.line).map_err(io_error(&self.path))?;
+            let n = self
+                .file
+                .read_until(b'\n', &mut self.line)
+                .map_err(io_error(&self.path))?;
             if n == 0 {
                 break;
             }
@@ -53,7 +59,9 @@ impl BatchReader for JsonlReader {
             }
             seen += 1;
             match serde_json::from_slice(text) {
-                Ok(value) => batch.records.push(Record::new(value, RecordMeta::new(self.ids.id(start)))),
+                Ok(value) => batch
+                    .records
+                    .push(Record::new(value, RecordMeta::new(self.ids.id(start)))),
                 Err(e) => batch.failed.push(FailedRecord {
                     id: self.ids.id(start),
                     stage: self.stage.clone(),
@@ -75,7 +83,10 @@ mod tests {
     fn reader(text: &str, offset: u64) -> (tempfile::NamedTempFile, JsonlReader) {
         let f = tempfile::NamedTempFile::new().expect("temp file");
         std::fs::write(f.path(), text).expect("write");
-        let ids = IdMaker { source: "s".into(), partition: "p".into() };
+        let ids = IdMaker {
+            source: "s".into(),
+            partition: "p".into(),
+        };
         let r = JsonlReader::open(f.path(), offset, ids).expect("open");
         (f, r)
     }

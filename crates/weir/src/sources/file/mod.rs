@@ -34,9 +34,20 @@ impl FileSource {
     /// to the pattern's fixed leading directories (`/in/data/*.jsonl` names `/in/data/a.jsonl`
     /// lane `a.jsonl`).
     #[must_use]
-    pub fn new(name: impl Into<Arc<str>>, pattern: String, format: FileFormat, batch_size: usize) -> Self {
+    pub fn new(
+        name: impl Into<Arc<str>>,
+        pattern: String,
+        format: FileFormat,
+        batch_size: usize,
+    ) -> Self {
         let base_dir = glob_base(&pattern);
-        Self { name: name.into(), pattern, base_dir, format, batch_size }
+        Self {
+            name: name.into(),
+            pattern,
+            base_dir,
+            format,
+            batch_size,
+        }
     }
 
     fn path_of(&self, lane: &LaneSpec) -> PathBuf {
@@ -80,20 +91,32 @@ impl Source for FileSource {
         })?;
         let mut lanes: Vec<LaneSpec> = Vec::new();
         for path in paths {
-            let path = path.map_err(|e| SourceError::Io { path: e.path().display().to_string(), source: e.into() })?;
-            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            let path = path.map_err(|e| SourceError::Io {
+                path: e.path().display().to_string(),
+                source: e.into(),
+            })?;
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
             if !meta.is_file() {
                 continue;
             }
             let rel = path.strip_prefix(&self.base_dir).unwrap_or(&path);
             let partition = rel.to_string_lossy().into_owned();
-            lanes.push(LaneSpec { id: LaneId::sanitized(&partition), partition: partition.into(), size_hint: Some(meta.len()) });
+            lanes.push(LaneSpec {
+                id: LaneId::sanitized(&partition),
+                partition: partition.into(),
+                size_hint: Some(meta.len()),
+            });
         }
         lanes.sort_by(|a, b| a.id.cmp(&b.id));
         if let Some(w) = lanes.windows(2).find(|w| w[0].id == w[1].id) {
             return Err(SourceError::Format {
                 path: self.pattern.clone(),
-                message: format!("files `{}` and `{}` map to the same lane name `{}`", w[0].partition, w[1].partition, w[0].id),
+                message: format!(
+                    "files `{}` and `{}` map to the same lane name `{}`",
+                    w[0].partition, w[1].partition, w[0].id
+                ),
             });
         }
         Ok(lanes)
@@ -101,7 +124,10 @@ impl Source for FileSource {
 
     async fn open(&self, lane: &LaneSpec, offset: u64) -> Result<Box<dyn LaneReader>, SourceError> {
         let path = self.path_of(lane);
-        let ids = IdMaker { source: self.name.clone(), partition: lane.partition.clone() };
+        let ids = IdMaker {
+            source: self.name.clone(),
+            partition: lane.partition.clone(),
+        };
         let reader: Box<dyn BatchReader> = match self.format {
             FileFormat::Jsonl => Box::new(jsonl::JsonlReader::open(&path, offset, ids)?),
             FileFormat::Csv => Box::new(csv::CsvReader::open(&path, offset, ids)?),
@@ -119,12 +145,19 @@ struct IdMaker {
 
 impl IdMaker {
     fn id(&self, offset: u64) -> crate::record::RecordId {
-        crate::record::RecordId { source: self.source.clone(), partition: self.partition.clone(), offset }
+        crate::record::RecordId {
+            source: self.source.clone(),
+            partition: self.partition.clone(),
+            offset,
+        }
     }
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> SourceError + '_ {
-    move |source| SourceError::Io { path: path.display().to_string(), source }
+    move |source| SourceError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 struct Pump {
