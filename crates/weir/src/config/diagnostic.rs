@@ -98,18 +98,18 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// Turns a parse or deserialization error into a diagnostic, pointed at what it is about.
-/// `source` is the text that was parsed.
+/// Turns a parse or deserialization error into a diagnostic, pointed at what it is about and
+/// worded for the user (no parser option names). `source` is the text that was parsed.
 ///
 /// Inside a `type`-tagged component the parser only knows where the component starts, so an
 /// unknown key is pointed at by looking for it in the text, and an unknown variant (`type: s3`,
 /// `format: xml`) by looking for the value.
 #[must_use]
 pub fn from_parse_error(error: &serde_saphyr::Error, source: &str) -> Diagnostic {
-    use serde_saphyr::Error;
+    use serde_saphyr::{Error, MessageFormatter, UserMessageFormatter};
     let error = error.without_snippet();
     let mut pos = error.location().map_or(Pos::START, Pos::from_location);
-    let mut message = error.to_string();
+    let mut message = UserMessageFormatter.format_message(error).into_owned();
     if let Some(cut) = message.rfind(" at line ") {
         message.truncate(cut);
     }
@@ -120,8 +120,8 @@ pub fn from_parse_error(error: &serde_saphyr::Error, source: &str) -> Diagnostic
             let expected = match *ty {
                 "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a non-negative integer, e.g. 4",
                 "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "an integer, e.g. 4",
-                "f32" | "f64" => "a number, e.g. 0.5",
-                "bool" => "`true` or `false`",
+                "f32" | "f64" | "floating point" => "a number, e.g. 0.5",
+                "bool" | "boolean" => "`true` or `false`",
                 _ => "",
             };
             if !expected.is_empty() {

@@ -39,6 +39,8 @@ pub struct PipelinePlan {
     pub parallelism: usize,
     /// Records per source batch.
     pub batch_size: usize,
+    /// How failed lanes are restarted.
+    pub restart: crate::policy::restart::RestartStrategy,
 }
 
 impl PipelinePlan {

@@ -170,6 +170,7 @@ fn pipeline(cx: &mut Ctx<'_>, name: &str, p: &Spanned<RawPipeline>) -> Option<Pi
         checkpoint,
         parallelism,
         batch_size,
+        restart: crate::policy::restart::RestartStrategy::default(),
     })
 }
 

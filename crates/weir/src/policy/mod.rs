@@ -1,3 +1,4 @@
 //! Resilience policies as pure state machines: inputs in, decisions out, no clocks or sockets.
 
 pub mod restart;
+pub mod retry;

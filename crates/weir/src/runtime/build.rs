@@ -29,6 +29,8 @@ pub struct Pipeline {
     pub checkpoint: CheckpointPlan,
     /// Lanes at once.
     pub parallelism: usize,
+    /// How failed lanes are restarted.
+    pub restart: crate::policy::restart::RestartStrategy,
 }
 
 /// Builds `plan`.
@@ -72,5 +74,6 @@ pub fn build(plan: &PipelinePlan, store: Arc<dyn CheckpointStore>) -> anyhow::Re
         store,
         checkpoint: plan.checkpoint,
         parallelism: plan.parallelism,
+        restart: plan.restart,
     })
 }

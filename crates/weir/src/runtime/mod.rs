@@ -22,7 +22,6 @@ use crate::layout::Layout;
 use crate::observe::health::Health;
 use crate::observe::metrics::metrics;
 use crate::observe::progress::{self, Progress};
-use crate::policy::restart::RestartPolicy;
 use lane::LaneExit;
 
 /// How a run ended.
@@ -39,15 +38,12 @@ pub struct RunReport {
 pub struct RunOptions {
     /// Interval of progress log lines when stderr is not a terminal.
     pub progress_every: Duration,
-    /// Restart policy of every lane.
-    pub restart: RestartPolicy,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
         Self {
             progress_every: Duration::from_secs(10),
-            restart: RestartPolicy::default(),
         }
     }
 }
@@ -107,7 +103,6 @@ pub async fn run(
                 permits: Arc::clone(&permits),
                 stop: stop_rx.clone(),
                 progress: Arc::clone(&progress),
-                policy: options.restart,
             });
         }
         stops.push((pipeline.name.to_string(), stop_tx));

@@ -11,7 +11,7 @@ use super::recover::{self, Recovered};
 use crate::observe::events::{LaneRestarting, PipelineFailed};
 use crate::observe::metrics::metrics;
 use crate::observe::progress::Progress;
-use crate::policy::restart::RestartPolicy;
+use crate::policy::restart::Restarts;
 use crate::sources::LaneSpec;
 
 /// Everything a supervised lane needs.
@@ -28,8 +28,6 @@ pub struct LaneTask {
     pub stop: watch::Receiver<bool>,
     /// Shared progress counters.
     pub progress: Arc<Progress>,
-    /// When to restart.
-    pub policy: RestartPolicy,
 }
 
 /// Runs the lane to its end; `Err` with the last failure when the restart policy gives up.
@@ -54,7 +52,8 @@ pub async fn supervise(mut task: LaneTask) -> Result<LaneExit, String> {
 }
 
 async fn supervise_permitted(task: &mut LaneTask) -> Result<LaneExit, String> {
-    let mut restarts = 0u32;
+    let clock = std::time::Instant::now();
+    let mut restarts = Restarts::new(task.pipeline.restart);
     loop {
         let pipeline = Arc::clone(&task.pipeline);
         let spec = task.spec.clone();
@@ -82,13 +81,12 @@ async fn supervise_permitted(task: &mut LaneTask) -> Result<LaneExit, String> {
             }
             Err(join) => join.to_string(),
         };
-        restarts += 1;
-        match task.policy.delay(restarts) {
+        match restarts.on_failure(clock.elapsed()) {
             Some(delay) => {
                 LaneRestarting {
                     pipeline: &task.pipeline.name,
                     lane: &task.spec.id,
-                    restarts,
+                    restarts: restarts.count(),
                     error: &error,
                     delay,
                 }
