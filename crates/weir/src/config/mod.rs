@@ -64,3 +64,62 @@ pub fn load_str(
     let base_dir = std::path::absolute(&base_dir).unwrap_or(base_dir);
     validate::validate(raw, &interpolated, path, &base_dir).map_err(fail)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diagnostics(text: &str) -> Vec<Diagnostic> {
+        load_str(Path::new("w.yaml"), text, |_| None)
+            .expect_err("refused")
+            .diagnostics
+    }
+
+    #[test]
+    fn a_syntax_error_is_reported_instead_of_the_missing_field_it_causes() {
+        let d =
+            diagnostics("pipelines:\n  p:\n    source: { type: file, path: x }\n   sinks: []\n");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].pos, Pos { line: 4, column: 4 }, "{d:?}");
+        assert!(d[0].message.contains("did not find expected key"), "{d:?}");
+    }
+
+    #[test]
+    fn unknown_keys_and_variants_inside_a_tagged_component_are_pointed_at() {
+        let d = diagnostics(
+            "pipelines:\n  p:\n    source:\n      type: file\n      path: x\n      extra: 1\n    sinks: []\n",
+        );
+        assert_eq!(d[0].pos, Pos { line: 6, column: 7 }, "{d:?}");
+        assert!(d[0].message.starts_with("unknown field `extra`"), "{d:?}");
+        let d = diagnostics(
+            "pipelines:\n  p:\n    source:\n      path: x\n      type: kafka\n    sinks: []\n",
+        );
+        assert_eq!(
+            d[0].pos,
+            Pos {
+                line: 5,
+                column: 13
+            },
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn a_scalar_of_the_wrong_kind_says_what_was_expected() {
+        let d = diagnostics(
+            "pipelines:\n  p:\n    source: { type: file, path: x }\n    sinks: []\n    batch_size: -1\n",
+        );
+        assert_eq!(
+            d[0].pos,
+            Pos {
+                line: 5,
+                column: 17
+            },
+            "{d:?}"
+        );
+        assert_eq!(
+            d[0].message,
+            "invalid value: expected a non-negative integer, e.g. 4"
+        );
+    }
+}
