@@ -4,6 +4,8 @@
 //! <data_dir>/
 //!   pipelines/<pipeline>/checkpoints/<lane>/<epoch:012>.ckpt      manifests, newest 3 kept
 //!   pipelines/<pipeline>/checkpoints/<lane>/.<epoch:012>.ckpt.tmp being written (never read)
+//!   pipelines/<pipeline>/lanes/<lane>.marker                     crash marker (poison pills)
+//!   dlq.sqlite (+ -wal, -shm)                                    the dead-letter queue
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -61,6 +63,20 @@ impl Layout {
     pub fn manifest_tmp(&self, pipeline: &str, lane: &LaneId, epoch: Epoch) -> PathBuf {
         self.lane_checkpoints(pipeline, lane)
             .join(format!(".{:012}.{MANIFEST_EXT}.tmp", epoch.0))
+    }
+
+    /// A lane's crash marker (see `runtime::poison`).
+    #[must_use]
+    pub fn lane_marker(&self, pipeline: &str, lane: &LaneId) -> PathBuf {
+        self.pipeline(pipeline)
+            .join("lanes")
+            .join(format!("{lane}.marker"))
+    }
+
+    /// The dead-letter database.
+    #[must_use]
+    pub fn dlq(&self) -> PathBuf {
+        self.root.join("dlq.sqlite")
     }
 
     /// The epoch a manifest file name stands for, if it is one.

@@ -7,9 +7,12 @@
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
+pub mod dlq;
 pub mod durable;
 pub mod epoch;
 pub mod error;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod layout;
 pub mod observe;
 pub mod policy;

@@ -75,6 +75,8 @@ pub struct FailedRecord {
     pub id: RecordId,
     /// The stage that rejected it (`source`, or the transform's name).
     pub stage: Arc<str>,
+    /// The error's class.
+    pub class: crate::error::ErrorClass,
     /// The record as far as it was understood: the parsed value, or the raw bytes.
     pub payload: FailedPayload,
     /// Stable reason code (`parse`, `transform`, ...).

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 
 use super::manifest::{self, Checkpoint};
-use super::recovery::{self, Candidate, Choice};
+use super::recovery::{self, Candidate, Choice, Rejected};
 use super::{CheckpointError, CheckpointStore, KEEP};
 use crate::durable;
 use crate::epoch::{Epoch, LaneId};
@@ -96,10 +96,36 @@ impl LocalStore {
             self.poisoned.store(true, Ordering::Release);
             return Err(io_err("write", &path)(e));
         }
-        let all = self.manifests(&cp.pipeline, &lane)?;
-        let keep_from = all.len().saturating_sub(KEEP);
-        for (_, old) in &all[..keep_from] {
+        // Keep the manifest just written and the newest older ones; a stale newer file (left
+        // by a life the lane was recovered out of) never pushes the new one out.
+        let older: Vec<_> = self
+            .manifests(&cp.pipeline, &lane)?
+            .into_iter()
+            .filter(|(e, _)| *e < cp.epoch)
+            .collect();
+        let keep_from = older.len().saturating_sub(KEEP - 1);
+        for (_, old) in &older[..keep_from] {
             fs::remove_file(old).map_err(io_err("prune", old))?;
+        }
+        Ok(())
+    }
+
+    fn set_aside_blocking(&self, rejected: &[Rejected]) -> Result<(), CheckpointError> {
+        let mut dirs = std::collections::BTreeSet::new();
+        for r in rejected {
+            let mut to = r.path.clone().into_os_string();
+            to.push(".rejected");
+            match fs::rename(&r.path, &to) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err("set aside", &r.path)(e)),
+            }
+            if let Some(d) = r.path.parent() {
+                dirs.insert(d.to_path_buf());
+            }
+        }
+        for d in dirs {
+            durable::sync_dir(&d).map_err(io_err("fsync", &d))?;
         }
         Ok(())
     }
@@ -113,6 +139,10 @@ impl CheckpointStore for LocalStore {
 
     async fn save(&self, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
         tokio::task::block_in_place(|| self.save_blocking(checkpoint))
+    }
+
+    async fn set_aside(&self, rejected: &[Rejected]) -> Result<(), CheckpointError> {
+        tokio::task::block_in_place(|| self.set_aside_blocking(rejected))
     }
 
     async fn lanes(&self, pipeline: &str) -> Result<Vec<LaneId>, CheckpointError> {
@@ -181,6 +211,60 @@ mod tests {
         assert_eq!(choice.rejected.len(), 1);
         assert_eq!(choice.rejected[0].path, newest);
         assert_eq!(store.lanes("p").await.expect("lanes"), vec![lane]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_lane_starting_over_keeps_the_checkpoints_it_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::new(dir.path());
+        let store = LocalStore::new(layout.clone());
+        let lane = LaneId::sanitized("a.jsonl");
+        for e in 8..=10 {
+            store.save(&cp(e)).await.expect("save");
+            let p = layout.manifest("p", &lane, Epoch(e));
+            fs::write(&p, b"torn").expect("corrupt");
+        }
+        let choice = store.load("p", &lane).await.expect("load");
+        assert_eq!(choice.epoch(), Epoch::NONE);
+        assert_eq!(choice.rejected.len(), 3);
+        store.set_aside(&choice.rejected).await.expect("set aside");
+        for e in 1..=4 {
+            store.save(&cp(e)).await.expect("save");
+            assert_eq!(
+                store.load("p", &lane).await.expect("load").checkpoint,
+                Some(cp(e))
+            );
+        }
+        let left: Vec<_> = store
+            .manifests("p", &lane)
+            .expect("list")
+            .into_iter()
+            .map(|(e, _)| e.0)
+            .collect();
+        assert_eq!(left, vec![2, 3, 4]);
+        assert!(
+            layout
+                .manifest("p", &lane, Epoch(10))
+                .with_extension("ckpt.rejected")
+                .exists()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_stale_newer_manifest_never_evicts_the_one_just_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalStore::new(Layout::new(dir.path()));
+        let lane = LaneId::sanitized("a.jsonl");
+        for e in [20, 21, 22, 1] {
+            store.save(&cp(e)).await.expect("save");
+        }
+        let left: Vec<_> = store
+            .manifests("p", &lane)
+            .expect("list")
+            .into_iter()
+            .map(|(e, _)| e.0)
+            .collect();
+        assert!(left.contains(&1), "{left:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]

@@ -71,4 +71,12 @@ pub trait CheckpointStore: Send + Sync {
     /// # Errors
     /// When the store cannot be read.
     async fn lanes(&self, pipeline: &str) -> Result<Vec<LaneId>, CheckpointError>;
+
+    /// Moves manifests that recovery passed over out of the way (kept for inspection as
+    /// `*.rejected`), once the lane's sinks have been recovered past them, so they are neither
+    /// reported again nor counted when pruning.
+    ///
+    /// # Errors
+    /// When they cannot be moved.
+    async fn set_aside(&self, rejected: &[Rejected]) -> Result<(), CheckpointError>;
 }

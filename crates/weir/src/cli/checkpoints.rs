@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use super::outln;
+
 use crate::checkpoint::CheckpointStore;
 use crate::checkpoint::local::LocalStore;
 use crate::layout::Layout;
@@ -22,9 +24,14 @@ pub fn checkpoints(config: &Path) -> ExitCode {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        println!(
+        outln!(
             "{:<16} {:<40} {:>8} {:>14} {:>12} {:>10}",
-            "PIPELINE", "LANE", "EPOCH", "NEXT_OFFSET", "RECORDS_IN", "AGE"
+            "PIPELINE",
+            "LANE",
+            "EPOCH",
+            "NEXT_OFFSET",
+            "RECORDS_IN",
+            "AGE"
         );
         let mut status = ExitCode::SUCCESS;
         for p in &plan.pipelines {
@@ -37,7 +44,7 @@ pub fn checkpoints(config: &Path) -> ExitCode {
                 }
             };
             if lanes.is_empty() {
-                println!("{:<16} (no checkpoints yet)", p.name);
+                outln!("{:<16} (no checkpoints yet)", p.name);
             }
             for lane in lanes {
                 match store.load(&p.name, &lane).await {
@@ -51,7 +58,7 @@ pub fn checkpoints(config: &Path) -> ExitCode {
                                     humantime::format_duration(std::time::Duration::from_secs(
                                         now.saturating_sub(c.created_at_ms) / 1000,
                                     ));
-                                println!(
+                                outln!(
                                     "{:<16} {:<40} {:>8} {:>14} {:>12} {:>10}",
                                     p.name,
                                     lane.as_str(),
@@ -61,7 +68,7 @@ pub fn checkpoints(config: &Path) -> ExitCode {
                                     age.to_string()
                                 );
                             }
-                            None => println!(
+                            None => outln!(
                                 "{:<16} {:<40} {:>8} {:>14} {:>12} {:>10}",
                                 p.name,
                                 lane.as_str(),

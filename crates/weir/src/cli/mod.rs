@@ -1,6 +1,7 @@
 //! The `weir` command line: one file per subcommand.
 
 mod checkpoints;
+mod dlq;
 mod run;
 mod validate;
 
@@ -42,6 +43,9 @@ enum Command {
         /// The configuration file.
         config: PathBuf,
     },
+    /// Inspect, replay and purge the dead-letter queue.
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
     /// Show each lane's latest checkpoint: epoch, offset, age.
     Checkpoints {
         /// The configuration file.
@@ -58,8 +62,24 @@ pub fn main() -> ExitCode {
         Command::Run { config, listen } => run::run(&config, listen),
         Command::Validate { config } => validate::validate(&config),
         Command::Checkpoints { config } => checkpoints::checkpoints(&config),
+        Command::Dlq(cmd) => dlq::dlq(cmd),
     }
 }
+
+/// Prints a line to stdout; a closed pipe (`weir dlq list | head`) ends the process quietly.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: cannot write to stdout: {e}");
+            std::process::exit(i32::from($crate::cli::EXIT_FAILED));
+        }
+    }};
+}
+pub(crate) use outln;
 
 fn load(config: &std::path::Path) -> Result<crate::config::Plan, ExitCode> {
     crate::config::load(config).map_err(|e| {

@@ -3,20 +3,22 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use super::outln;
+
 /// Exit 0 and one line per pipeline, or exit 2 with every problem.
 pub fn validate(config: &Path) -> ExitCode {
     let plan = match super::load(config) {
         Ok(p) => p,
         Err(code) => return code,
     };
-    println!("{}: ok", config.display());
+    outln!("{}: ok", config.display());
     for p in &plan.pipelines {
         let sinks: Vec<String> = p
             .sinks
             .iter()
             .map(|s| format!("{} ({})", s.name(), s.guarantee().as_str()))
             .collect();
-        println!(
+        outln!(
             "pipeline {}: {} — sinks: {}",
             p.name,
             p.guarantee().as_str(),

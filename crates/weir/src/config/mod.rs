@@ -6,6 +6,7 @@
 
 pub mod diagnostic;
 pub mod env;
+mod failure;
 pub mod model;
 pub mod plan;
 pub mod validate;

@@ -48,6 +48,63 @@ pub struct RawPipeline {
     pub parallelism: Option<Spanned<usize>>,
     /// Records per batch read from the source (default 1024).
     pub batch_size: Option<Spanned<usize>>,
+    /// The dead-letter queue (on by default).
+    #[serde(default)]
+    pub dlq: RawDlq,
+    /// Fields masked in logs and dead-letter messages (`email`, `card.number`).
+    #[serde(default)]
+    pub redact: Vec<Spanned<String>>,
+    /// How failed lanes are restarted.
+    pub restart: Option<Spanned<RawRestart>>,
+    /// A record that crashes its lane this many times is quarantined (default 3).
+    pub quarantine_after_crashes: Option<Spanned<u32>>,
+}
+
+/// `dlq:` section of a pipeline.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDlq {
+    /// `false` drops failed records (they are still logged and counted).
+    pub enabled: Option<bool>,
+    /// Entries older than this are deleted while running (`30d`).
+    pub retention: Option<Spanned<String>>,
+    /// Also mask the `redact` fields in the stored record.
+    pub redact_records: Option<bool>,
+}
+
+/// `restart:` — the supervisor's restart strategy.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "strategy", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawRestart {
+    /// Growing delays.
+    Exponential {
+        /// First delay (default 1s).
+        initial: Option<String>,
+        /// Largest delay (default 5m).
+        max: Option<String>,
+        /// Growth per restart (default 2).
+        multiplier: Option<f64>,
+        /// Quiet time after which the count starts again (default 10m).
+        reset_after: Option<String>,
+        /// Consecutive restarts before the pipeline fails (default 10).
+        max_restarts: Option<u32>,
+    },
+    /// A fixed delay, a fixed number of times.
+    Fixed {
+        /// Delay (default 1s).
+        delay: Option<String>,
+        /// Restarts before the pipeline fails (default 3).
+        attempts: Option<u32>,
+    },
+    /// Fails the pipeline when failures come too often.
+    FailureRate {
+        /// Failures tolerated within `interval` (default 3).
+        max_failures: Option<u32>,
+        /// The window (default 1m).
+        interval: Option<String>,
+        /// Delay before each restart (default 1s).
+        delay: Option<String>,
+    },
 }
 
 /// Input record formats of the file source.

@@ -41,6 +41,23 @@ pub struct PipelinePlan {
     pub batch_size: usize,
     /// How failed lanes are restarted.
     pub restart: crate::policy::restart::RestartStrategy,
+    /// Dead-letter settings.
+    pub dlq: DlqPlan,
+    /// Fields masked in logs and dead-letter messages.
+    pub redact: Vec<String>,
+    /// Crashes on one record before it is quarantined.
+    pub quarantine_after_crashes: u32,
+}
+
+/// Dead-letter settings of a pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DlqPlan {
+    /// Whether failed records are kept.
+    pub enabled: bool,
+    /// Entries older than this are deleted while running.
+    pub retention: Option<Duration>,
+    /// Mask the `redact` fields in stored records too.
+    pub redact_records: bool,
 }
 
 impl PipelinePlan {

@@ -20,14 +20,14 @@ pub const DEFAULT_BATCH_SIZE: usize = 1024;
 /// Default epoch length.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 
-struct Ctx<'a> {
-    source: &'a str,
+pub(super) struct Ctx<'a> {
+    pub(super) source: &'a str,
     base_dir: &'a Path,
     problems: Vec<Diagnostic>,
 }
 
 impl Ctx<'_> {
-    fn err(&mut self, pos: Pos, message: impl Into<String>) {
+    pub(super) fn err(&mut self, pos: Pos, message: impl Into<String>) {
         self.problems.push(Diagnostic::new(pos, message));
     }
 
@@ -45,7 +45,7 @@ impl Ctx<'_> {
     }
 }
 
-fn pos<T>(s: &Spanned<T>) -> Pos {
+pub(super) fn pos<T>(s: &Spanned<T>) -> Pos {
     Pos::from_location(s.referenced)
 }
 
@@ -161,6 +161,11 @@ fn pipeline(cx: &mut Ctx<'_>, name: &str, p: &Spanned<RawPipeline>) -> Option<Pi
         Some(n) => n.value,
         None => DEFAULT_BATCH_SIZE,
     };
+    let restart = super::failure::restart(cx, p.value.restart.as_ref());
+    let dlq = super::failure::dlq(cx, &p.value.dlq);
+    let redact = super::failure::redact(cx, &p.value.redact);
+    let quarantine_after_crashes =
+        super::failure::quarantine(cx, p.value.quarantine_after_crashes.as_ref());
     let source = source?;
     (cx.problems.len() == before).then(|| PipelinePlan {
         name: name.to_owned(),
@@ -170,7 +175,10 @@ fn pipeline(cx: &mut Ctx<'_>, name: &str, p: &Spanned<RawPipeline>) -> Option<Pi
         checkpoint,
         parallelism,
         batch_size,
-        restart: crate::policy::restart::RestartStrategy::default(),
+        restart,
+        dlq,
+        redact,
+        quarantine_after_crashes,
     })
 }
 

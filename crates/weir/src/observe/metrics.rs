@@ -33,6 +33,12 @@ pub struct Metrics {
     pub lanes_finished: IntGaugeVec,
     /// 1 when a pipeline has failed (its restart strategy gave up), by pipeline.
     pub pipeline_failed: IntGaugeVec,
+    /// Records committed to the dead-letter queue, by pipeline and reason.
+    pub dlq_records: IntCounterVec,
+    /// Entries in the dead-letter queue, by pipeline.
+    pub dlq_depth: IntGaugeVec,
+    /// Retries of transient failures, by pipeline and stage.
+    pub retries: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -130,6 +136,24 @@ impl Metrics {
                 "1 when the pipeline has failed and stopped.",
                 &["pipeline"],
             ),
+            dlq_records: counter(
+                &r,
+                "weir_dlq_records_total",
+                "Records committed to the dead-letter queue.",
+                &["pipeline", "reason"],
+            ),
+            dlq_depth: gauge(
+                &r,
+                "weir_dlq_depth",
+                "Entries in the dead-letter queue.",
+                &["pipeline"],
+            ),
+            retries: counter(
+                &r,
+                "weir_retries_total",
+                "Retries of transient failures.",
+                &["pipeline", "stage"],
+            ),
             checkpoint_duration,
             registry: r,
         }
@@ -147,6 +171,7 @@ impl Metrics {
         self.lanes_running.with_label_values(&[pipeline]);
         self.lanes_finished.with_label_values(&[pipeline]);
         self.pipeline_failed.with_label_values(&[pipeline]);
+        self.dlq_depth.with_label_values(&[pipeline]);
     }
 
     /// The registry in Prometheus text exposition format.

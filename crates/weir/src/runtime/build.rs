@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use crate::checkpoint::CheckpointStore;
 use crate::config::{CheckpointPlan, PipelinePlan, SinkPlan, SourcePlan, TransformPlan};
+use crate::dlq::DlqStore;
+use crate::dlq::redact::Redactor;
 use crate::sinks::SinkFactory;
 use crate::sinks::file::FileSinkFactory;
 use crate::sinks::stdout::StdoutSinkFactory;
@@ -31,13 +33,25 @@ pub struct Pipeline {
     pub parallelism: usize,
     /// How failed lanes are restarted.
     pub restart: crate::policy::restart::RestartStrategy,
+    /// Where failed records go (`None`: logged, counted and dropped).
+    pub dlq: Option<Arc<DlqStore>>,
+    /// Dead-letter settings.
+    pub dlq_plan: crate::config::DlqPlan,
+    /// Masks PII fields in logs and dead letters.
+    pub redactor: Arc<Redactor>,
+    /// Crashes on one record before it is quarantined.
+    pub quarantine_after: u32,
 }
 
 /// Builds `plan`.
 ///
 /// # Errors
 /// When a transform does not compile (validation has normally caught this already).
-pub fn build(plan: &PipelinePlan, store: Arc<dyn CheckpointStore>) -> anyhow::Result<Pipeline> {
+pub fn build(
+    plan: &PipelinePlan,
+    store: Arc<dyn CheckpointStore>,
+    dlq: Option<Arc<DlqStore>>,
+) -> anyhow::Result<Pipeline> {
     let source: Arc<dyn Source> = match &plan.source {
         SourcePlan::File { pattern, format } => Arc::new(FileSource::new(
             plan.name.as_str(),
@@ -75,5 +89,9 @@ pub fn build(plan: &PipelinePlan, store: Arc<dyn CheckpointStore>) -> anyhow::Re
         checkpoint: plan.checkpoint,
         parallelism: plan.parallelism,
         restart: plan.restart,
+        dlq: if plan.dlq.enabled { dlq } else { None },
+        dlq_plan: plan.dlq,
+        redactor: Arc::new(Redactor::new(&plan.redact)),
+        quarantine_after: plan.quarantine_after_crashes,
     })
 }

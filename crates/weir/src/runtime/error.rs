@@ -22,6 +22,9 @@ pub enum LaneError {
     /// The checkpoint store failed.
     #[error("{0}")]
     Checkpoint(#[from] CheckpointError),
+    /// The dead-letter store failed.
+    #[error("{0}")]
+    Dlq(#[from] crate::dlq::DlqError),
     /// The lane's task panicked.
     #[error("panic: {0}")]
     Panic(String),
@@ -33,6 +36,7 @@ impl Classified for LaneError {
             Self::Source(e) => e.class(),
             Self::Sink { source, .. } => source.class(),
             Self::Checkpoint(e) => e.class(),
+            Self::Dlq(e) => e.class(),
             Self::Panic(_) => ErrorClass::Fatal,
         }
     }
@@ -42,6 +46,7 @@ impl Classified for LaneError {
             Self::Source(e) => e.code(),
             Self::Sink { source, .. } => source.code(),
             Self::Checkpoint(e) => e.code(),
+            Self::Dlq(e) => e.code(),
             Self::Panic(_) => "panic",
         }
     }

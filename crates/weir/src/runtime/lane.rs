@@ -1,24 +1,29 @@
 //! One lane: read batches, transform, write, and cut epochs under the commit protocol.
 //!
 //! At the end of epoch `e` (interval elapsed, `max_records` reached, end of input, or
-//! shutdown): every sink `precommit(e)`, then the checkpoint `{e, next offset, counts}` is
-//! written — the commit point — then every sink `commit(e)`. A crash anywhere before the
-//! checkpoint loses nothing (the epoch is replayed from the previous offset); a crash after it
-//! loses nothing either (recovery commits `e` again, which is idempotent).
+//! shutdown): every sink and the dead-letter queue `precommit(e)`, then the checkpoint
+//! `{e, next offset, counts}` is written — the commit point — then every sink and the DLQ
+//! `commit(e)`. A crash anywhere before the checkpoint loses nothing (the epoch is replayed from
+//! the previous offset); a crash after it loses nothing either (recovery commits `e` again,
+//! which is idempotent). Every input record ends in the output or in the DLQ of the same epoch.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::watch;
 
+use super::apply::{apply_all, apply_isolated};
 use super::build::Pipeline;
 use super::error::LaneError;
+use super::poison::{MarkerFile, Mode};
 use super::recover::Recovered;
 use crate::checkpoint::Checkpoint;
 use crate::epoch::Epoch;
+use crate::error::ErrorClass;
 use crate::observe::events::{CheckpointCommitted, RecordFailed, RecordsRead, RecordsWritten};
 use crate::observe::progress::Progress;
-use crate::record::{FailedPayload, FailedRecord, Record};
+use crate::record::{FailedPayload, FailedRecord, RecordId};
 use crate::sources::{LaneSpec, SourceBatch};
 
 /// How a lane ended without failing.
@@ -30,11 +35,22 @@ pub enum LaneExit {
     Stopped,
 }
 
+/// How a lane runs, beyond its pipeline's configuration.
+pub struct LaneRun {
+    /// Normal or isolated (poison-pill search).
+    pub mode: Mode,
+    /// The lane's crash marker, when it has one.
+    pub marker: Option<MarkerFile>,
+    /// A DLQ replay lane: records that go through leave the DLQ.
+    pub replay: bool,
+}
+
 /// A lane's running state.
 struct Lane<'a> {
     pipeline: &'a Pipeline,
     spec: &'a LaneSpec,
     state: Recovered,
+    run: LaneRun,
     /// The epoch being filled.
     epoch: Epoch,
     /// Offset after the last batch taken in.
@@ -53,6 +69,7 @@ pub async fn run(
     pipeline: &Pipeline,
     spec: &LaneSpec,
     state: Recovered,
+    run: LaneRun,
     mut shutdown: watch::Receiver<bool>,
     progress: &Progress,
 ) -> Result<LaneExit, LaneError> {
@@ -65,14 +82,15 @@ pub async fn run(
         dirty: false,
         epoch_records: 0,
         state,
+        run,
         progress,
     };
     let interval = pipeline.checkpoint.interval;
     let mut epoch_started = Instant::now();
-    loop {
+    let exit = loop {
         if *shutdown.borrow() {
             lane.end_epoch().await?;
-            return Ok(LaneExit::Stopped);
+            break LaneExit::Stopped;
         }
         let deadline = tokio::time::Instant::from_std(epoch_started + interval);
         let cut_by_time = pipeline.checkpoint.enabled && lane.dirty;
@@ -86,7 +104,7 @@ pub async fn run(
             batch = reader.next_batch() => match batch {
                 None => {
                     lane.end_epoch().await?;
-                    return Ok(LaneExit::Finished);
+                    break LaneExit::Finished;
                 }
                 Some(batch) => {
                     lane.take(batch?).await?;
@@ -99,14 +117,26 @@ pub async fn run(
                 }
             }
         }
+    };
+    if let Some(marker) = lane.run.marker.take() {
+        marker.remove();
     }
+    Ok(exit)
+}
+
+fn marker_err(e: std::io::Error) -> LaneError {
+    LaneError::Source(crate::sources::SourceError::Io {
+        path: "lane marker".into(),
+        source: e,
+    })
 }
 
 impl Lane<'_> {
-    /// Transforms a batch and writes it to every sink within the open epoch.
+    /// Transforms a batch and writes it to every sink (and failures to the DLQ) within the
+    /// open epoch.
     async fn take(&mut self, batch: SourceBatch) -> Result<(), LaneError> {
         let SourceBatch {
-            records,
+            mut records,
             mut failed,
             next_offset,
         } = batch;
@@ -117,14 +147,49 @@ impl Lane<'_> {
             count: input,
         }
         .emit();
+        if let Some(marker) = self.run.marker.as_mut() {
+            // Before processing: a crash while processing this batch counts against it.
+            marker.read_up_to(next_offset).map_err(marker_err)?;
+        }
+        if let Mode::Isolated {
+            quarantine: Some((q, message)),
+            ..
+        } = &self.run.mode
+            && let Some(i) = records.iter().position(|r| r.meta.id.offset == *q)
+        {
+            let r = records.remove(i);
+            failed.push(FailedRecord {
+                id: r.meta.id.clone(),
+                stage: "lane".into(),
+                class: ErrorClass::Fatal,
+                payload: FailedPayload::Value(r.value),
+                reason: "crash",
+                message: message.clone(),
+            });
+        }
+        let replayed: Vec<RecordId> = if self.run.replay {
+            records.iter().map(|r| r.meta.id.clone()).collect()
+        } else {
+            Vec::new()
+        };
         let transforms = Arc::clone(&self.pipeline.transforms);
-        let out = tokio::task::block_in_place(|| apply_all(&transforms, records, &mut failed));
-        for f in &failed {
-            RecordFailed {
-                pipeline: name,
-                record: f,
-            }
-            .emit();
+        let isolate_until = match &self.run.mode {
+            Mode::Isolated { until, .. } if self.offset < *until => Some(*until),
+            _ => None,
+        };
+        let out = match (isolate_until, self.run.marker.as_mut()) {
+            (Some(until), Some(marker)) => tokio::task::block_in_place(|| {
+                apply_isolated(&transforms, records, &mut failed, marker, until)
+            })
+            .map_err(marker_err)?,
+            _ => tokio::task::block_in_place(|| apply_all(&transforms, records, &mut failed)),
+        };
+        self.failed(&mut failed);
+        if self.run.replay
+            && let Some(dlq) = self.state.dlq.as_mut()
+        {
+            let still: HashSet<&RecordId> = failed.iter().map(|f| &f.id).collect();
+            dlq.resolve(replayed.into_iter().filter(|id| !still.contains(id)));
         }
         if !out.is_empty() {
             for (sink, factory) in self.state.sinks.iter_mut().zip(self.pipeline.sinks.iter()) {
@@ -152,6 +217,33 @@ impl Lane<'_> {
         Ok(())
     }
 
+    /// Redacts, logs, counts and dead-letters failed records.
+    fn failed(&mut self, failed: &mut [FailedRecord]) {
+        let redactor = &self.pipeline.redactor;
+        for f in failed.iter_mut() {
+            if !redactor.is_empty() {
+                let value = match &f.payload {
+                    FailedPayload::Value(v) => Some(v.clone()),
+                    FailedPayload::Raw(raw) => serde_json::from_slice(raw).ok(),
+                };
+                f.message = redactor.redact_message(value.as_ref(), &f.message);
+                if self.pipeline.dlq_plan.redact_records
+                    && let FailedPayload::Value(v) = &mut f.payload
+                {
+                    redactor.redact_value(v);
+                }
+            }
+            RecordFailed {
+                pipeline: &self.pipeline.name,
+                record: f,
+            }
+            .emit();
+        }
+        if let Some(dlq) = self.state.dlq.as_mut() {
+            dlq.fail(failed);
+        }
+    }
+
     /// Commits the open epoch if it took in anything: precommit, checkpoint, commit.
     async fn end_epoch(&mut self) -> Result<(), LaneError> {
         if !self.dirty {
@@ -165,6 +257,9 @@ impl Lane<'_> {
         };
         for (i, sink) in self.state.sinks.iter_mut().enumerate() {
             sink.precommit(epoch).await.map_err(sink_err(i))?;
+        }
+        if let Some(dlq) = self.state.dlq.as_mut() {
+            dlq.precommit(epoch)?;
         }
         if self.pipeline.checkpoint.enabled {
             let checkpoint = Checkpoint {
@@ -182,6 +277,9 @@ impl Lane<'_> {
         }
         for (i, sink) in self.state.sinks.iter_mut().enumerate() {
             sink.commit(epoch).await.map_err(sink_err(i))?;
+        }
+        if let Some(dlq) = self.state.dlq.as_mut() {
+            dlq.commit(epoch)?;
         }
         CheckpointCommitted {
             pipeline: &self.pipeline.name,
@@ -202,46 +300,4 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Runs every record through the transform chain. A record that fails any stage fails whole:
-/// none of its outputs are kept, and it joins `failed` with the stage and reason.
-fn apply_all(
-    transforms: &[Arc<dyn crate::transforms::Transform>],
-    records: Vec<Record>,
-    failed: &mut Vec<FailedRecord>,
-) -> Vec<Record> {
-    if transforms.is_empty() {
-        return records;
-    }
-    use crate::error::Classified;
-    let mut out = Vec::with_capacity(records.len());
-    let mut cur = Vec::new();
-    let mut next = Vec::new();
-    'records: for record in records {
-        cur.clear();
-        for (i, t) in transforms.iter().enumerate() {
-            next.clear();
-            let inputs: &[Record] = if i == 0 {
-                std::slice::from_ref(&record)
-            } else {
-                &cur
-            };
-            for r in inputs {
-                if let Err(e) = t.apply(r, &mut next) {
-                    failed.push(FailedRecord {
-                        id: record.meta.id.clone(),
-                        stage: t.name().clone(),
-                        payload: FailedPayload::Value(record.value.clone()),
-                        reason: e.code(),
-                        message: e.to_string(),
-                    });
-                    continue 'records;
-                }
-            }
-            std::mem::swap(&mut cur, &mut next);
-        }
-        out.append(&mut cur);
-    }
-    out
 }

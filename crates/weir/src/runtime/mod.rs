@@ -1,10 +1,13 @@
 //! The runtime: builds pipelines, recovers every lane, runs lanes under supervision, and stops
-//! them cleanly.
+//! them cleanly. The same machinery replays the dead-letter queue.
 
+pub mod apply;
 pub mod build;
 pub mod error;
 pub mod lane;
+pub mod poison;
 pub mod recover;
+mod retention;
 pub mod supervisor;
 
 use std::collections::BTreeMap;
@@ -18,10 +21,12 @@ use tokio::task::JoinSet;
 use crate::checkpoint::CheckpointStore;
 use crate::checkpoint::local::LocalStore;
 use crate::config::Plan;
+use crate::dlq::{DlqFilter, DlqStore};
 use crate::layout::Layout;
 use crate::observe::health::Health;
 use crate::observe::metrics::metrics;
 use crate::observe::progress::{self, Progress};
+use crate::sources::dlq::DlqSource;
 use lane::LaneExit;
 
 /// How a run ended.
@@ -33,23 +38,52 @@ pub struct RunReport {
     pub stopped: bool,
 }
 
+/// What a run processes.
+#[derive(Clone, Debug, Default)]
+pub enum Work {
+    /// Every pipeline's source.
+    #[default]
+    Sources,
+    /// The dead-letter entries matching the filter, back through their pipelines (all of them,
+    /// or the filter's pipeline).
+    Replay(DlqFilter),
+}
+
 /// Options of a run that are not part of the configuration.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
     /// Interval of progress log lines when stderr is not a terminal.
     pub progress_every: Duration,
+    /// What to process.
+    pub work: Work,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
         Self {
             progress_every: Duration::from_secs(10),
+            work: Work::Sources,
         }
     }
 }
 
-/// Runs every pipeline of `plan` until its input is processed, `shutdown` becomes `true`, or it
-/// fails.
+/// Opens the dead-letter store of `plan`'s data directory.
+///
+/// # Errors
+/// When the data directory or the database cannot be created.
+pub fn open_dlq(plan: &Plan) -> anyhow::Result<Arc<DlqStore>> {
+    crate::durable::create_dir_all_synced(&plan.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            plan.data_dir.display()
+        )
+    })?;
+    Ok(Arc::new(DlqStore::open(
+        &Layout::new(&plan.data_dir).dlq(),
+    )?))
+}
+
+/// Runs `plan` until its input is processed, `shutdown` becomes `true`, or it fails.
 ///
 /// # Errors
 /// When the run cannot start: the data directory or a source cannot be opened, or a lane cannot
@@ -60,21 +94,48 @@ pub async fn run(
     health: &Health,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<RunReport> {
-    crate::durable::create_dir_all_synced(&plan.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            plan.data_dir.display()
-        )
-    })?;
-    let store: Arc<dyn CheckpointStore> = Arc::new(LocalStore::new(Layout::new(&plan.data_dir)));
+    let layout = Layout::new(&plan.data_dir);
+    let dlq = open_dlq(plan)?;
+    let store: Arc<dyn CheckpointStore> = Arc::new(LocalStore::new(layout.clone()));
     let progress = Arc::new(Progress::default());
 
     let mut tasks = Vec::new();
     let mut stops = Vec::new();
+    let mut retention = Vec::new();
+    let mut replays = Vec::new();
     for p in &plan.pipelines {
-        let pipeline = Arc::new(build::build(p, Arc::clone(&store))?);
+        let mut pipeline = build::build(p, Arc::clone(&store), Some(Arc::clone(&dlq)))?;
+        let replay = match &options.work {
+            Work::Sources => false,
+            Work::Replay(filter) => {
+                if filter.pipeline.as_ref().is_some_and(|f| *f != p.name) {
+                    continue;
+                }
+                let filter = DlqFilter {
+                    pipeline: Some(p.name.clone()),
+                    ..filter.clone()
+                };
+                pipeline.source = Arc::new(DlqSource::new(
+                    Arc::clone(&pipeline.name),
+                    Arc::clone(&dlq),
+                    filter,
+                    p.batch_size,
+                ));
+                true
+            }
+        };
+        let pipeline = Arc::new(pipeline);
         let sink_names: Vec<&str> = pipeline.sinks.iter().map(|s| s.name()).collect();
         metrics().register_pipeline(&pipeline.name, &sink_names);
+        if let Ok(depth) = dlq.depth(&pipeline.name) {
+            metrics()
+                .dlq_depth
+                .with_label_values(&[&*pipeline.name])
+                .set(i64::try_from(depth).unwrap_or(i64::MAX));
+        }
+        if let (Some(keep), false) = (p.dlq.retention, replay) {
+            retention.push((Arc::clone(&pipeline.name), keep));
+        }
         let (stop_tx, stop_rx) = watch::channel(false);
         let permits = Arc::new(Semaphore::new(pipeline.parallelism));
         let lanes = pipeline
@@ -83,7 +144,7 @@ pub async fn run(
             .await
             .with_context(|| format!("pipeline `{}`", pipeline.name))?;
         for spec in lanes {
-            let recovered = recover::recover(&pipeline, &spec.id)
+            let mut recovered = recover::recover(&pipeline, &spec.id)
                 .await
                 .with_context(|| {
                     format!(
@@ -91,30 +152,39 @@ pub async fn run(
                         pipeline.name, spec.id
                     )
                 })?;
+            if replay {
+                // A replay always walks the whole DLQ again: entries delivered by committed
+                // epochs are no longer listed, so nothing is replayed twice.
+                recovered.next_offset = 0;
+                replays.push((Arc::clone(&pipeline), spec.id.clone()));
+            }
             progress.add_total(
                 spec.size_hint
                     .unwrap_or(0)
                     .saturating_sub(recovered.next_offset),
             );
             tasks.push(supervisor::LaneTask {
+                marker: layout.lane_marker(&pipeline.name, &spec.id),
                 pipeline: Arc::clone(&pipeline),
                 spec,
                 recovered: Some(recovered),
                 permits: Arc::clone(&permits),
                 stop: stop_rx.clone(),
                 progress: Arc::clone(&progress),
+                replay,
             });
         }
         stops.push((pipeline.name.to_string(), stop_tx));
     }
     health.set_recovered();
     tracing::info!(
-        pipelines = plan.pipelines.len(),
+        pipelines = stops.len(),
         lanes = tasks.len(),
         "recovered; running"
     );
 
     let _reporter = progress::start(Arc::clone(&progress), options.progress_every);
+    let _retention = retention::start(Arc::clone(&dlq), retention);
     let mut set = JoinSet::new();
     for task in tasks {
         let name = task.pipeline.name.to_string();
@@ -148,5 +218,12 @@ pub async fn run(
         }
     }
     forward.abort();
+    for (pipeline, lane) in replays {
+        // Entries delivered by committed epochs are in the output for good: drop them.
+        let committed = store.load(&pipeline.name, &lane).await?.epoch();
+        let n =
+            tokio::task::block_in_place(|| dlq.forget_resolved(&pipeline.name, &lane, committed))?;
+        tracing::info!(pipeline = %pipeline.name, delivered = n, remaining = dlq.depth(&pipeline.name).unwrap_or(0), "replay done");
+    }
     Ok(report)
 }

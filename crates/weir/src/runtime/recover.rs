@@ -4,9 +4,11 @@
 
 use super::build::Pipeline;
 use super::error::LaneError;
+use crate::dlq::DlqWriter;
 use crate::epoch::{Epoch, LaneId};
 use crate::observe::events::{CheckpointRejected, LaneRecovered};
 use crate::sinks::Sink;
+use std::sync::Arc;
 
 /// A lane restored to its last committed epoch, ready to go on.
 pub struct Recovered {
@@ -20,6 +22,8 @@ pub struct Recovered {
     pub records_out: u64,
     /// The lane's sink writers, recovered, in the pipeline's sink order.
     pub sinks: Vec<Box<dyn Sink>>,
+    /// The lane's dead-letter writer, recovered (`None` when the DLQ is off).
+    pub dlq: Option<DlqWriter>,
 }
 
 /// Recovers `lane` of `pipeline`.
@@ -58,6 +62,17 @@ pub async fn recover(pipeline: &Pipeline, lane: &LaneId) -> Result<Recovered, La
         .checkpoint
         .as_ref()
         .map_or((0, 0, 0), |c| (c.next_offset, c.records_in, c.records_out));
+    if !choice.rejected.is_empty() {
+        pipeline.store.set_aside(&choice.rejected).await?;
+    }
+    let dlq = match &pipeline.dlq {
+        Some(store) => {
+            let mut w = DlqWriter::new(Arc::clone(store), Arc::clone(&pipeline.name), lane.clone());
+            w.recover(epoch)?;
+            Some(w)
+        }
+        None => None,
+    };
     LaneRecovered {
         pipeline: &pipeline.name,
         lane,
@@ -71,5 +86,6 @@ pub async fn recover(pipeline: &Pipeline, lane: &LaneId) -> Result<Recovered, La
         records_in,
         records_out,
         sinks,
+        dlq,
     })
 }

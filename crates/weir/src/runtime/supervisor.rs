@@ -6,13 +6,16 @@ use std::sync::Arc;
 use tokio::sync::{Semaphore, watch};
 
 use super::build::Pipeline;
+use super::error::LaneError;
 use super::lane::{self, LaneExit};
+use super::poison::{self, MarkerFile, Mode};
 use super::recover::{self, Recovered};
 use crate::observe::events::{LaneRestarting, PipelineFailed};
 use crate::observe::metrics::metrics;
 use crate::observe::progress::Progress;
 use crate::policy::restart::Restarts;
 use crate::sources::LaneSpec;
+use std::path::PathBuf;
 
 /// Everything a supervised lane needs.
 pub struct LaneTask {
@@ -28,6 +31,10 @@ pub struct LaneTask {
     pub stop: watch::Receiver<bool>,
     /// Shared progress counters.
     pub progress: Arc<Progress>,
+    /// The lane's crash marker file.
+    pub marker: PathBuf,
+    /// Whether this is a DLQ replay lane.
+    pub replay: bool,
 }
 
 /// Runs the lane to its end; `Err` with the last failure when the restart policy gives up.
@@ -54,33 +61,56 @@ pub async fn supervise(mut task: LaneTask) -> Result<LaneExit, String> {
 async fn supervise_permitted(task: &mut LaneTask) -> Result<LaneExit, String> {
     let clock = std::time::Instant::now();
     let mut restarts = Restarts::new(task.pipeline.restart);
+    let mut last_error: Option<String> = None;
     loop {
         let pipeline = Arc::clone(&task.pipeline);
         let spec = task.spec.clone();
         let recovered = task.recovered.take();
         let stop = task.stop.clone();
         let progress = Arc::clone(&task.progress);
+        let marker_path = task.marker.clone();
+        let replay = task.replay;
+        let error_before = last_error.take();
         let handle = tokio::spawn(async move {
             let state = match recovered {
                 Some(s) => s,
                 None => recover::recover(&pipeline, &spec.id).await?,
             };
-            lane::run(&pipeline, &spec, state, stop, &progress).await
+            let previous = MarkerFile::load(&marker_path);
+            let (marker, mode) = poison::on_start(
+                previous.as_ref(),
+                state.next_offset,
+                error_before,
+                pipeline.quarantine_after,
+            );
+            if let Mode::Isolated { until, quarantine } = &mode {
+                tracing::warn!(pipeline = %pipeline.name, lane = %spec.id, crashes = marker.crashes, until,
+                    quarantine = quarantine.as_ref().map(|q| q.0),
+                    "the lane keeps crashing at the same offset: processing record by record to find the record that crashes it");
+            }
+            let marker = MarkerFile::create(&marker_path, marker).map_err(|e| {
+                LaneError::Source(crate::sources::SourceError::Io {
+                    path: marker_path.display().to_string(),
+                    source: e,
+                })
+            })?;
+            let run = lane::LaneRun {
+                mode,
+                marker: Some(marker),
+                replay,
+            };
+            lane::run(&pipeline, &spec, state, run, stop, &progress).await
         });
         let error = match handle.await {
             Ok(Ok(exit)) => return Ok(exit),
             Ok(Err(e)) => e.to_string(),
             Err(join) if join.is_panic() => {
                 let payload = join.into_panic();
-                let msg = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "non-text panic payload".to_owned());
-                format!("panic: {msg}")
+                format!("panic: {}", super::apply::panic_message(&*payload))
             }
             Err(join) => join.to_string(),
         };
+        last_error = Some(error.clone());
         match restarts.on_failure(clock.elapsed()) {
             Some(delay) => {
                 LaneRestarting {

@@ -5,6 +5,7 @@
 //! checkpoint records. Inputs that cannot be parsed are returned as failed records with their
 //! raw bytes, never dropped silently.
 
+pub mod dlq;
 pub mod file;
 
 use std::sync::Arc;

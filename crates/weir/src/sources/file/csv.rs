@@ -130,6 +130,7 @@ impl BatchReader for CsvReader {
             batch.failed.push(FailedRecord {
                 id: self.ids.id(start),
                 stage: self.stage.clone(),
+                class: crate::error::ErrorClass::Permanent,
                 payload: FailedPayload::Raw(self.raw_bytes(start, end)),
                 reason: "parse",
                 message: format!("bad CSV row: {problem}"),

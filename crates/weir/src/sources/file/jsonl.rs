@@ -65,6 +65,7 @@ impl BatchReader for JsonlReader {
                 Err(e) => batch.failed.push(FailedRecord {
                     id: self.ids.id(start),
                     stage: self.stage.clone(),
+                    class: crate::error::ErrorClass::Permanent,
                     payload: FailedPayload::Raw(text.to_vec()),
                     reason: "parse",
                     message: format!("not valid JSON: {e}"),

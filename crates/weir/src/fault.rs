@@ -1,0 +1,57 @@
+//! Fault injection for the test suite, compiled only with the `fault-injection` feature.
+//!
+//! `WEIR_FAULT_ABORT_ON=field=value` aborts the whole process, and `WEIR_FAULT_PANIC_ON=field=value`
+//! panics the lane, when a record whose top-level `field` equals `value` (compared as text) is
+//! processed. They stand in for a bug that a particular record triggers.
+
+use std::sync::OnceLock;
+
+use crate::record::Record;
+
+struct Rule {
+    field: String,
+    value: String,
+}
+
+fn rule(var: &str) -> Option<Rule> {
+    let text = std::env::var(var).ok()?;
+    let (field, value) = text.split_once('=')?;
+    Some(Rule {
+        field: field.to_owned(),
+        value: value.to_owned(),
+    })
+}
+
+fn matches(rule: Option<&Rule>, record: &Record) -> bool {
+    rule.is_some_and(|r| {
+        record.value.get(&r.field).is_some_and(|v| match v {
+            serde_json::Value::String(s) => *s == r.value,
+            other => {
+                let text = other.to_string();
+                text == r.value
+            }
+        })
+    })
+}
+
+/// Aborts or panics if `record` matches an injected fault.
+pub fn check(record: &Record) {
+    static ABORT: OnceLock<Option<Rule>> = OnceLock::new();
+    static PANIC: OnceLock<Option<Rule>> = OnceLock::new();
+    if matches(
+        ABORT.get_or_init(|| rule("WEIR_FAULT_ABORT_ON")).as_ref(),
+        record,
+    ) {
+        eprintln!(
+            "fault injection: aborting the process on record {}",
+            record.meta.id
+        );
+        std::process::abort();
+    }
+    if matches(
+        PANIC.get_or_init(|| rule("WEIR_FAULT_PANIC_ON")).as_ref(),
+        record,
+    ) {
+        panic!("fault injection: panic on record {}", record.meta.id);
+    }
+}
