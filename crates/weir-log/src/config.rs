@@ -91,10 +91,10 @@ impl LogConfig {
                 self.max_record_bytes
             ));
         }
-        if let Fsync::Interval(d) = self.fsync {
-            if d.is_zero() {
-                problems.push("fsync interval must be more than zero".to_owned());
-            }
+        if let Fsync::Interval(d) = self.fsync
+            && d.is_zero()
+        {
+            problems.push("fsync interval must be more than zero".to_owned());
         }
         if self.retention.check_interval.is_some_and(|d| d.is_zero()) {
             problems.push("retention check_interval must be more than zero".to_owned());
@@ -116,7 +116,9 @@ mod tests {
 
     #[test]
     fn default_is_valid_and_every_problem_is_listed() {
-        LogConfig::default().validate().expect("default config is valid");
+        LogConfig::default()
+            .validate()
+            .expect("default config is valid");
         let bad = LogConfig {
             segment_bytes: 10,
             index_interval_bytes: 0,

@@ -83,7 +83,11 @@ pub(crate) fn store(
     storage::write_atomic(storage, &path, &tmp_path(&path), &encode(offset))
 }
 
-pub(crate) fn remove(storage: &dyn Storage, layout: &PartitionLayout, consumer: &str) -> io::Result<()> {
+pub(crate) fn remove(
+    storage: &dyn Storage,
+    layout: &PartitionLayout,
+    consumer: &str,
+) -> io::Result<()> {
     if storage::remove_if_exists(storage, &layout.consumer_offset(consumer))? {
         storage.sync_dir(&layout.consumers_dir())?;
     }

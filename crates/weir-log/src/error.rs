@@ -287,7 +287,10 @@ mod tests {
         assert!(quota.is_retryable());
         assert_eq!(quota.code(), "quota_exceeded");
         let msg = quota.to_string();
-        assert!(msg.contains("quota 100") && msg.contains("90 bytes used"), "{msg}");
+        assert!(
+            msg.contains("quota 100") && msg.contains("90 bytes used"),
+            "{msg}"
+        );
         assert!(!Error::Closed.is_retryable());
         assert_eq!(
             Error::io("sync", "/x", io::Error::other("boom")).class(),

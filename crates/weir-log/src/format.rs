@@ -156,7 +156,10 @@ mod tests {
         let mut buf = Vec::new();
         encode_record(&mut buf, 7, -3, Some(b"k"), b"value");
         encode_record(&mut buf, 8, 99, None, b"");
-        assert_eq!(buf.len(), encoded_len(Some(b"k"), b"value") + encoded_len(None, b""));
+        assert_eq!(
+            buf.len(),
+            encoded_len(Some(b"k"), b"value") + encoded_len(None, b"")
+        );
         let Decoded::Frame(a) = decode_frame(&buf) else {
             panic!("first frame")
         };

@@ -84,8 +84,18 @@ fn seal(mut out: Vec<u8>) -> Vec<u8> {
 }
 
 /// The `.index` file of a sealed segment.
-pub(crate) fn encode_offset_index(base: u64, summary: SealedSummary, idx: &SegmentIndex) -> Vec<u8> {
-    let mut out = header(OFFSET_MAGIC, base, summary, idx.max_timestamp, idx.offsets.len());
+pub(crate) fn encode_offset_index(
+    base: u64,
+    summary: SealedSummary,
+    idx: &SegmentIndex,
+) -> Vec<u8> {
+    let mut out = header(
+        OFFSET_MAGIC,
+        base,
+        summary,
+        idx.max_timestamp,
+        idx.offsets.len(),
+    );
     for &(rel, pos) in &idx.offsets {
         out.extend_from_slice(&rel.to_le_bytes());
         out.extend_from_slice(&pos.to_le_bytes());
@@ -95,7 +105,13 @@ pub(crate) fn encode_offset_index(base: u64, summary: SealedSummary, idx: &Segme
 
 /// The `.timeindex` file of a sealed segment.
 pub(crate) fn encode_time_index(base: u64, summary: SealedSummary, idx: &SegmentIndex) -> Vec<u8> {
-    let mut out = header(TIME_MAGIC, base, summary, idx.max_timestamp, idx.times.len());
+    let mut out = header(
+        TIME_MAGIC,
+        base,
+        summary,
+        idx.max_timestamp,
+        idx.times.len(),
+    );
     for &(ts, rel) in &idx.times {
         out.extend_from_slice(&ts.to_le_bytes());
         out.extend_from_slice(&rel.to_le_bytes());
@@ -119,8 +135,12 @@ fn parse<'a>(bytes: &'a [u8], magic: [u8; 4], base: u64, entry_len: usize) -> Op
     if crc32c::crc32c(body).to_le_bytes() != crc {
         return None;
     }
-    let u64_at = |at: usize| -> Option<u64> { Some(u64::from_le_bytes(body.get(at..at + 8)?.try_into().ok()?)) };
-    let u32_at = |at: usize| -> Option<u32> { Some(u32::from_le_bytes(body.get(at..at + 4)?.try_into().ok()?)) };
+    let u64_at = |at: usize| -> Option<u64> {
+        Some(u64::from_le_bytes(body.get(at..at + 8)?.try_into().ok()?))
+    };
+    let u32_at = |at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(body.get(at..at + 4)?.try_into().ok()?))
+    };
     if body[0..4] != magic || u32_at(4)? != INDEX_VERSION || u64_at(8)? != base {
         return None;
     }
@@ -168,8 +188,14 @@ pub(crate) fn decode_index_files(
         let rel = u32::from_le_bytes([e[8], e[9], e[10], e[11]]);
         idx.times.push((ts, rel));
     }
-    let ascending = idx.offsets.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1)
-        && idx.times.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 < w[1].1);
+    let ascending = idx
+        .offsets
+        .windows(2)
+        .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1)
+        && idx
+            .times
+            .windows(2)
+            .all(|w| w[0].0 <= w[1].0 && w[0].1 < w[1].1);
     ascending.then_some((idx, o.summary))
 }
 

@@ -149,7 +149,10 @@ mod tests {
             Some((42, SegmentFile::TimeIndex))
         );
         assert_eq!(PartitionLayout::parse_segment("42.log"), None);
-        assert_eq!(PartitionLayout::parse_segment("00000000000000000042.log.tmp"), None);
+        assert_eq!(
+            PartitionLayout::parse_segment("00000000000000000042.log.tmp"),
+            None
+        );
     }
 
     #[test]

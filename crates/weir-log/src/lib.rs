@@ -138,8 +138,8 @@ mod reader;
 mod recovery;
 mod retention;
 mod segment;
-pub mod storage;
 mod stats;
+pub mod storage;
 mod writer;
 
 pub use completion::{AppendAck, AppendFuture};

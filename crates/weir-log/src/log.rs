@@ -66,13 +66,21 @@ impl LogInner {
     }
 
     /// Recovers a partition and starts its writer thread.
-    fn start_partition(&self, topic: &str, id: u32) -> Result<(Partition, crate::recovery::PartitionRecovery)> {
+    fn start_partition(
+        &self,
+        topic: &str,
+        id: u32,
+    ) -> Result<(Partition, crate::recovery::PartitionRecovery)> {
         let shared = &self.shared;
         let layout = shared.layout.partition(topic, id);
         let rec = recover_partition(shared.storage.as_ref(), &layout, &shared.config, topic, id)?;
         shared.add_usage(rec.bytes);
         let Some(active) = rec.segments.last().cloned() else {
-            return Err(Error::io("recover", &layout.dir, std::io::Error::other("no segment")));
+            return Err(Error::io(
+                "recover",
+                &layout.dir,
+                std::io::Error::other("no segment"),
+            ));
         };
         let part = Arc::new(PartitionShared::new(
             shared.clone(),
@@ -256,7 +264,10 @@ impl Log {
     #[must_use]
     pub fn topics(&self) -> Vec<(String, u32)> {
         let topics = self.inner.topics.read();
-        topics.iter().map(|(k, v)| (k.clone(), v.len() as u32)).collect()
+        topics
+            .iter()
+            .map(|(k, v)| (k.clone(), v.len() as u32))
+            .collect()
     }
 
     /// A handle to one partition.
@@ -282,7 +293,12 @@ impl Log {
     ///
     /// # Errors
     /// As [`Log::partition`] and [`Partition::append`].
-    pub fn append(&self, topic: &str, partition: u32, records: &[NewRecord<'_>]) -> Result<AppendAck> {
+    pub fn append(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: &[NewRecord<'_>],
+    ) -> Result<AppendAck> {
         self.partition(topic, partition)?.append(records)
     }
 

@@ -476,9 +476,8 @@ impl Partition {
         let s = &self.shared;
         // Held across the write: commits of a partition are serialized.
         let mut consumers = s.consumers.lock();
-        consumer::store(s.log.storage.as_ref(), &s.layout, consumer, offset).map_err(|e| {
-            Error::io("commit offset", s.layout.consumer_offset(consumer), e)
-        })?;
+        consumer::store(s.log.storage.as_ref(), &s.layout, consumer, offset)
+            .map_err(|e| Error::io("commit offset", s.layout.consumer_offset(consumer), e))?;
         consumers.insert(consumer.to_owned(), offset);
         Ok(())
     }

@@ -127,10 +127,27 @@ impl Reader {
     /// stays before it); [`Error::OffsetOutOfRange`] if retention deleted the position;
     /// [`Error::Io`].
     pub fn read(&mut self, max_records: usize, max_bytes: usize) -> Result<Vec<Record>> {
-        let visible = self.part.visible_next();
         let mut out = Vec::new();
+        match self.read_into(&mut out, max_records, max_bytes) {
+            // Records before a damaged one are returned first; the next read reports it.
+            Err(_) if !out.is_empty() => Ok(out),
+            Err(e) => Err(e),
+            Ok(()) => Ok(out),
+        }
+    }
+
+    fn read_into(
+        &mut self,
+        out: &mut Vec<Record>,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<()> {
+        let visible = self.part.visible_next();
         let mut bytes = 0usize;
-        while out.len() < max_records && self.next < visible && (out.is_empty() || bytes < max_bytes) {
+        while out.len() < max_records
+            && self.next < visible
+            && (out.is_empty() || bytes < max_bytes)
+        {
             let mut p = match self.position.take() {
                 Some(p) => p,
                 None => self.locate()?,
@@ -147,10 +164,14 @@ impl Reader {
             match step {
                 Step::Frame(info) => {
                     if info.offset != p.offset {
-                        let err = corrupt(&p, Damage::OffsetMismatch {
-                            expected: p.offset,
-                            found: info.offset,
-                        }, info.len as u64);
+                        let err = corrupt(
+                            &p,
+                            Damage::OffsetMismatch {
+                                expected: p.offset,
+                                found: info.offset,
+                            },
+                            info.len as u64,
+                        );
                         return Err(err);
                     }
                     p.offset += 1;
@@ -196,7 +217,7 @@ impl Reader {
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Like [`Reader::read`], but at the tail waits up to `timeout` for new records.
@@ -227,7 +248,6 @@ impl Reader {
 
     /// A future that resolves once a record at the reader's position is visible (or the log is
     /// closed); then [`Reader::read`] returns it. Wrap it in the runtime's timeout.
-    #[must_use]
     pub fn wait(&self) -> TailWait {
         TailWait::new(self.part.clone(), self.next)
     }
@@ -279,7 +299,7 @@ pub(crate) fn offset_for_timestamp(part: &Arc<PartitionShared>, ts: i64) -> Resu
     for segment in segments {
         let start = {
             let idx = segment.index.read();
-            if !idx.max_timestamp.is_some_and(|m| m >= ts) {
+            if idx.max_timestamp.is_none_or(|m| m < ts) {
                 continue;
             }
             segment.base + idx.before_time(ts).map_or(0, u64::from)

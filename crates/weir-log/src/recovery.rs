@@ -11,7 +11,9 @@ use crate::config::LogConfig;
 use crate::consumer;
 use crate::error::{Damage, Error, Result};
 use crate::format::{SEGMENT_HEADER_LEN, header_is_valid, segment_header};
-use crate::index::{SealedSummary, SegmentIndex, decode_index_files, encode_offset_index, encode_time_index};
+use crate::index::{
+    SealedSummary, SegmentIndex, decode_index_files, encode_offset_index, encode_time_index,
+};
 use crate::layout::{PartitionLayout, SegmentFile, tmp_path};
 use crate::segment::{Segment, scan};
 use crate::storage::{self, Storage, read_exact_at, remove_if_exists};
@@ -174,7 +176,13 @@ impl fmt::Display for RecoveryReport {
                 )?;
             }
             for c in &p.corruption {
-                write!(f, " damage in {} at offset {}: {}", c.segment.display(), c.offset, c.damage)?;
+                write!(
+                    f,
+                    " damage in {} at offset {}: {}",
+                    c.segment.display(),
+                    c.offset,
+                    c.damage
+                )?;
             }
             if !p.rebuilt_indexes.is_empty() {
                 write!(f, " {} indexes rebuilt", p.rebuilt_indexes.len())?;
@@ -183,7 +191,11 @@ impl fmt::Display for RecoveryReport {
                 write!(f, " {} leftover files removed", p.removed_files.len())?;
             }
             if !p.corrupt_consumer_offsets.is_empty() {
-                write!(f, " {} damaged consumer offsets", p.corrupt_consumer_offsets.len())?;
+                write!(
+                    f,
+                    " {} damaged consumer offsets",
+                    p.corrupt_consumer_offsets.len()
+                )?;
             }
             writeln!(f)?;
         }
@@ -227,16 +239,22 @@ pub(crate) fn recover_partition(
         .create_dir_all(&consumers_dir)
         .map_err(io_err("create directory", &consumers_dir))?;
     if let Some(topic_dir) = dir.parent() {
-        storage.sync_dir(topic_dir).map_err(io_err("sync directory", topic_dir))?;
+        storage
+            .sync_dir(topic_dir)
+            .map_err(io_err("sync directory", topic_dir))?;
     }
-    storage.sync_dir(dir).map_err(io_err("sync directory", dir))?;
+    storage
+        .sync_dir(dir)
+        .map_err(io_err("sync directory", dir))?;
 
     let mut logs = BTreeSet::new();
     let mut indexes = Vec::new();
     for name in storage.list(dir).map_err(io_err("list", dir))? {
         let path = dir.join(&name);
         if name.ends_with(".tmp") {
-            storage.remove_file(&path).map_err(io_err("remove", &path))?;
+            storage
+                .remove_file(&path)
+                .map_err(io_err("remove", &path))?;
             report.removed_files.push(path);
         } else if let Some((base, kind)) = PartitionLayout::parse_segment(&name) {
             if kind == SegmentFile::Log {
@@ -250,7 +268,9 @@ pub(crate) fn recover_partition(
     for (base, path) in indexes {
         // Index files exist only for sealed segments: remove orphans and the active's.
         if !logs.contains(&base) || Some(base) == last {
-            storage.remove_file(&path).map_err(io_err("remove", &path))?;
+            storage
+                .remove_file(&path)
+                .map_err(io_err("remove", &path))?;
             report.removed_files.push(path);
         }
     }
@@ -273,10 +293,13 @@ pub(crate) fn recover_partition(
         segments.push(Arc::new(seg));
     }
     if !report.removed_files.is_empty() || segments.len() != bases.len() {
-        storage.sync_dir(dir).map_err(io_err("sync directory", dir))?;
+        storage
+            .sync_dir(dir)
+            .map_err(io_err("sync directory", dir))?;
     }
 
-    let loaded = consumer::load(storage, layout).map_err(io_err("load consumer offsets", &consumers_dir))?;
+    let loaded =
+        consumer::load(storage, layout).map_err(io_err("load consumer offsets", &consumers_dir))?;
     report.removed_files.extend(loaded.removed_tmp);
     report.corrupt_consumer_offsets = loaded.corrupt;
 
@@ -320,7 +343,15 @@ fn open_sealed(
             offset: base,
             damage: Damage::BadSegmentHeader,
         });
-        return Ok(Segment::new(base, path, file, len, next_base, 0, SegmentIndex::default()));
+        return Ok(Segment::new(
+            base,
+            path,
+            file,
+            len,
+            next_base,
+            0,
+            SegmentIndex::default(),
+        ));
     }
     let index_path = layout.segment(base, SegmentFile::OffsetIndex);
     let time_path = layout.segment(base, SegmentFile::TimeIndex);
@@ -337,8 +368,14 @@ fn open_sealed(
         Some((idx, summary, n)) => (idx, summary.next_offset, n),
         None => {
             let mut idx = SegmentIndex::default();
-            let out = scan(file.as_ref(), base, len, config.index_interval_bytes, &mut idx)
-                .map_err(io_err("read", &path))?;
+            let out = scan(
+                file.as_ref(),
+                base,
+                len,
+                config.index_interval_bytes,
+                &mut idx,
+            )
+            .map_err(io_err("read", &path))?;
             match out.damage {
                 Some(damage) => {
                     report.corruption.push(CorruptionFound {
@@ -387,7 +424,15 @@ fn open_sealed(
             },
         });
     }
-    Ok(Segment::new(base, path, file, len, next_offset, index_bytes, index))
+    Ok(Segment::new(
+        base,
+        path,
+        file,
+        len,
+        next_offset,
+        index_bytes,
+        index,
+    ))
 }
 
 /// The active (last) segment: every frame is verified and the file is cut at the first torn or
@@ -427,10 +472,24 @@ fn open_active(
             .and_then(|()| file.write_all_at(&segment_header(base), 0))
             .and_then(|()| file.sync_data())
             .map_err(io_err("rewrite header", &path))?;
-        return Ok(Segment::new(base, path, file, SEGMENT_HEADER_LEN, base, 0, index));
+        return Ok(Segment::new(
+            base,
+            path,
+            file,
+            SEGMENT_HEADER_LEN,
+            base,
+            0,
+            index,
+        ));
     }
-    let out = scan(file.as_ref(), base, len, config.index_interval_bytes, &mut index)
-        .map_err(io_err("read", &path))?;
+    let out = scan(
+        file.as_ref(),
+        base,
+        len,
+        config.index_interval_bytes,
+        &mut index,
+    )
+    .map_err(io_err("read", &path))?;
     if let Some(damage) = out.damage {
         file.set_len(out.end)
             .and_then(|()| file.sync_data())
@@ -443,7 +502,15 @@ fn open_active(
             damage,
         });
     }
-    Ok(Segment::new(base, path, file, out.end, out.next_offset, 0, index))
+    Ok(Segment::new(
+        base,
+        path,
+        file,
+        out.end,
+        out.next_offset,
+        0,
+        index,
+    ))
 }
 
 /// Removes a leftover temporary file if there is one (used for `topic.meta`).

@@ -43,7 +43,8 @@ pub(crate) fn segments_to_delete(
         if !(too_old || too_big) {
             break;
         }
-        let consumed = policy.ignore_consumers || min_committed.is_none_or(|c| seg.next_offset <= c);
+        let consumed =
+            policy.ignore_consumers || min_committed.is_none_or(|c| seg.next_offset <= c);
         if !consumed {
             break;
         }
@@ -111,7 +112,11 @@ pub(crate) fn apply(
     }
     let storage = part.log.storage.as_ref();
     for seg in doomed {
-        for kind in [SegmentFile::Log, SegmentFile::OffsetIndex, SegmentFile::TimeIndex] {
+        for kind in [
+            SegmentFile::Log,
+            SegmentFile::OffsetIndex,
+            SegmentFile::TimeIndex,
+        ] {
             let path = part.layout.segment(seg.base, kind);
             remove_if_exists(storage, &path).map_err(|e| Error::io("remove", &path, e))?;
         }

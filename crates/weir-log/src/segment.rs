@@ -258,7 +258,7 @@ mod tests {
     fn segment_file(records: usize) -> (Arc<dyn StorageFile>, Vec<u8>) {
         let mut bytes = segment_header(10).to_vec();
         for i in 0..records {
-            encode_record(&mut bytes, 10 + i as u64, i as i64, None, &vec![i as u8; 100]);
+            encode_record(&mut bytes, 10 + i as u64, i as i64, None, &[i as u8; 100]);
         }
         let s = MemStorage::new();
         s.create_dir_all(Path::new("/")).expect("mkdir");
@@ -289,7 +289,9 @@ mod tests {
         let frame = (bytes.len() - 16) / 3;
         let mut c = FrameCursor::new(16);
         let end1 = 16 + frame as u64;
-        assert!(matches!(c.next(f.as_ref(), end1).expect("read"), Step::Frame(i) if i.offset == 10));
+        assert!(
+            matches!(c.next(f.as_ref(), end1).expect("read"), Step::Frame(i) if i.offset == 10)
+        );
         assert!(matches!(c.next(f.as_ref(), end1).expect("read"), Step::End));
         let Step::Frame(info) = c.next(f.as_ref(), bytes.len() as u64).expect("read") else {
             panic!("second frame")

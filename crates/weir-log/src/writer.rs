@@ -104,7 +104,12 @@ impl Writer {
         }
     }
 
-    fn process(&mut self, batch: &Batch, requests: &[(Request, Arc<crate::completion::Completion>)], closing: bool) -> Result<()> {
+    fn process(
+        &mut self,
+        batch: &Batch,
+        requests: &[(Request, Arc<crate::completion::Completion>)],
+        closing: bool,
+    ) -> Result<()> {
         let fsync = self.shared.log.config.fsync;
         if !batch.records.is_empty() {
             self.write(batch)?;
@@ -171,7 +176,10 @@ impl Writer {
             pos += len;
             at += r.len as usize;
         }
-        let next = batch.records.last().map_or(self.active.next_offset(), |r| r.offset + 1);
+        let next = batch
+            .records
+            .last()
+            .map_or(self.active.next_offset(), |r| r.offset + 1);
         self.write_chunk(&batch.bytes[chunk_start..at], chunk_pos, pos, next)
     }
 
@@ -216,7 +224,11 @@ impl Writer {
             )?
         };
         old.set_index_bytes(index_bytes);
-        let new = create_segment(storage, &self.shared.layout.segment(next_offset, SegmentFile::Log), next_offset)?;
+        let new = create_segment(
+            storage,
+            &self.shared.layout.segment(next_offset, SegmentFile::Log),
+            next_offset,
+        )?;
         let dir = &self.shared.layout.dir;
         storage
             .sync_dir(dir)

@@ -125,7 +125,10 @@ impl StorageFile for MemHandle {
 }
 
 fn not_found(path: &Path) -> io::Error {
-    io::Error::new(io::ErrorKind::NotFound, format!("{} not found", path.display()))
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{} not found", path.display()),
+    )
 }
 
 impl MemStorage {
@@ -260,10 +263,10 @@ impl Storage for MemStorage {
         let mut names: BTreeSet<String> = BTreeSet::new();
         let children = fs.live.keys().chain(fs.dirs.iter());
         for path in children {
-            if path.parent() == Some(dir) {
-                if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
-                    names.insert(name.to_owned());
-                }
+            if path.parent() == Some(dir)
+                && let Some(name) = path.file_name().and_then(|n| n.to_str())
+            {
+                names.insert(name.to_owned());
             }
         }
         Ok(names.into_iter().collect())
@@ -289,7 +292,10 @@ impl Storage for MemStorage {
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         self.check(false)?;
         let mut fs = self.fs.lock();
-        fs.live.remove(path).map(|_| ()).ok_or_else(|| not_found(path))
+        fs.live
+            .remove(path)
+            .map(|_| ())
+            .ok_or_else(|| not_found(path))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
@@ -336,7 +342,11 @@ mod tests {
         b.sync_data().expect("sync");
 
         let image = s.crash(CrashMode::DropUnsynced);
-        assert_eq!(image.files(), vec![dir.join("a")], "b's entry was never synced");
+        assert_eq!(
+            image.files(),
+            vec![dir.join("a")],
+            "b's entry was never synced"
+        );
         assert_eq!(image.file_bytes(&dir.join("a")).expect("a"), b"hello");
 
         let torn = s.crash(CrashMode::KeepUnsyncedPrefix { seed: 3 });

@@ -90,7 +90,11 @@ pub trait Storage: Send + Sync + fmt::Debug {
 }
 
 /// Reads exactly `buf.len()` bytes at `pos`.
-pub(crate) fn read_exact_at(file: &dyn StorageFile, mut buf: &mut [u8], mut pos: u64) -> io::Result<()> {
+pub(crate) fn read_exact_at(
+    file: &dyn StorageFile,
+    mut buf: &mut [u8],
+    mut pos: u64,
+) -> io::Result<()> {
     while !buf.is_empty() {
         match file.read_at(buf, pos) {
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
