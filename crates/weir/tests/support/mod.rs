@@ -19,7 +19,9 @@ pub struct Workdir {
 impl Workdir {
     /// A fresh empty directory.
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("create temp dir") }
+        Self {
+            dir: tempfile::tempdir().expect("create temp dir"),
+        }
     }
 
     /// Its path.
@@ -40,7 +42,9 @@ impl Workdir {
     /// A `weir` command with the working directory set here and the server on a free port.
     pub fn weir(&self, args: &[&str]) -> Command {
         let mut c = Command::new(weir_bin());
-        c.current_dir(self.path()).args(args).env("WEIR_LOG", "info");
+        c.current_dir(self.path())
+            .args(args)
+            .env("WEIR_LOG", "info");
         c
     }
 
@@ -62,7 +66,10 @@ impl Workdir {
 
     /// `weir run CONFIG --listen 127.0.0.1:0` to completion.
     pub fn run(&self, config: &str) -> Output {
-        self.weir(&["run", config, "--listen", "127.0.0.1:0"]).stdin(Stdio::null()).output().expect("run weir")
+        self.weir(&["run", config, "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run weir")
     }
 }
 
@@ -72,7 +79,12 @@ impl Workdir {
 pub fn committed_by_lane(dir: &Path) -> BTreeMap<String, Vec<String>> {
     let mut names: Vec<String> = match std::fs::read_dir(dir) {
         Ok(rd) => rd
-            .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+            .map(|e| {
+                e.expect("dir entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .filter(|n| n.ends_with(".jsonl"))
             .collect(),
         Err(_) => Vec::new(),
@@ -81,15 +93,26 @@ pub fn committed_by_lane(dir: &Path) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for name in names {
         let stem = name.strip_suffix(".jsonl").expect("suffix");
-        let (lane, _epoch) = stem.rsplit_once('-').expect("committed file names are LANE-EPOCH.jsonl");
+        let (lane, _epoch) = stem
+            .rsplit_once('-')
+            .expect("committed file names are LANE-EPOCH.jsonl");
         let text = std::fs::read_to_string(dir.join(&name)).expect("read committed file");
-        assert!(text.is_empty() || text.ends_with('\n'), "committed file {name} ends mid-line");
+        assert!(
+            text.is_empty() || text.ends_with('\n'),
+            "committed file {name} ends mid-line"
+        );
         let lines = out.entry(lane.to_owned()).or_default();
         for line in text.lines() {
-            serde_json::from_str::<serde_json::Value>(line)
-                .unwrap_or_else(|e| panic!("committed file {name} holds a line that is not JSON ({e}): {line}"));
+            serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| {
+                panic!("committed file {name} holds a line that is not JSON ({e}): {line}")
+            });
             lines.push(line.to_owned());
         }
     }
     out
 }
+
+pub mod inspect;
+pub mod orders;
+pub mod process;
+pub mod rng;

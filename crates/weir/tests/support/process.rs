@@ -1,0 +1,91 @@
+//! Driving `weir` processes: bounded waits, SIGKILL that proves it hit a running process,
+//! SIGTERM/SIGINT, and runs to completion that cannot hang a test.
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use super::Workdir;
+
+/// SIGKILL's number on every Unix.
+const SIGKILL: i32 = 9;
+
+/// Waits for `child` to exit for at most `timeout`; `None` if it is still running.
+pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// What a SIGKILL attempt found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kill {
+    /// The process was running and died of the SIGKILL.
+    Killed,
+    /// The process had already exited on its own, with this status.
+    Exited(ExitStatus),
+}
+
+/// Sends SIGKILL to `child` if it is still running and reaps it. Returns [`Kill::Killed`] only
+/// when the process was running when `try_wait` looked and its exit status says it died of
+/// SIGKILL (so a process that exited in between is never counted as killed).
+pub fn sigkill_if_running(child: &mut Child) -> Kill {
+    if let Some(status) = child.try_wait().expect("try_wait") {
+        return Kill::Exited(status);
+    }
+    // On Unix `Child::kill` sends SIGKILL; it cannot fail on an unreaped child.
+    child.kill().expect("send SIGKILL");
+    let status = child.wait().expect("reap the killed process");
+    if status.signal() == Some(SIGKILL) {
+        Kill::Killed
+    } else {
+        Kill::Exited(status)
+    }
+}
+
+/// Sends `signal` (a name such as `TERM` or `INT`) to process `pid` with the `kill` command.
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid} failed: {status}");
+}
+
+impl Workdir {
+    /// Reads `rel` as text (empty if it does not exist).
+    pub fn read_text(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path().join(rel)).unwrap_or_default()
+    }
+
+    /// The last `n` lines of the text file `rel`, for failure messages.
+    pub fn tail(&self, rel: &str, n: usize) -> String {
+        let text = self.read_text(rel);
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// `weir run CONFIG` in the background (stderr appended to `stderr_file`), waited for at
+    /// most `timeout`; panics with the end of the log if it does not finish in time.
+    pub fn run_to_end(&self, config: &str, stderr_file: &str, timeout: Duration) -> ExitStatus {
+        let mut child = self.spawn_run(config, stderr_file);
+        match wait_timeout(&mut child, timeout) {
+            Some(status) => status,
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "weir run {config} did not finish within {timeout:?}; end of its log:\n{}",
+                    self.tail(stderr_file, 40)
+                );
+            }
+        }
+    }
+}
