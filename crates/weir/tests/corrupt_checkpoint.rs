@@ -366,3 +366,61 @@ fn output_of_passed_over_epochs_is_withdrawn_even_when_the_rerun_cuts_epochs_dif
         "f0 is not at its end"
     );
 }
+
+#[test]
+fn a_lane_with_no_usable_manifest_starts_over_and_keeps_the_checkpoints_it_writes() {
+    let w = Workdir::new();
+    let orders = Orders::write(
+        &w,
+        "in",
+        &Spec {
+            files: 1,
+            per_file: 5_000,
+            pad: |_, _| 20,
+            keep_pad: false,
+        },
+    );
+    w.write(
+        CONFIG,
+        config(orders.filter, "interval: 10s, max_records: 500", 100),
+    );
+    let status = w.run_to_end(CONFIG, "first.log", Duration::from_secs(60));
+    assert!(
+        status.success(),
+        "first run exited with {status}:\n{}",
+        w.tail("first.log", 20)
+    );
+    let out = w.path().join("out");
+
+    // Every manifest of f0 (epochs 8, 9, 10) unusable: the lane starts over from the beginning.
+    let all = lane_manifests(&w, "f0.jsonl");
+    for m in &all {
+        truncate_half(m);
+    }
+    w.write(
+        CONFIG,
+        config(orders.filter, "interval: 10s, max_records: 2000", 100),
+    );
+    let status = w.run_to_end(CONFIG, "rerun.log", Duration::from_secs(60));
+    let log = w.read_text("rerun.log");
+    assert!(status.success(), "rerun exited with {status}:\n{log}");
+    assert_reported_unusable(&log, &all);
+    orders.assert_exactly_once(
+        &committed_by_lane(&out),
+        "after the rerun from the beginning",
+    );
+
+    // Everything the rerun committed is covered by a checkpoint it wrote.
+    let after = w.checkpoints(CONFIG);
+    assert!(
+        !after.stderr.contains("unusable"),
+        "unusable manifests left after the lane was re-committed:\n{}",
+        after.stderr
+    );
+    assert_eq!(
+        after.lanes["f0.jsonl"].next_offset,
+        orders.input_len("f0.jsonl"),
+        "f0's checkpoint:\n{}",
+        after.stdout
+    );
+}
