@@ -153,3 +153,18 @@ pub use recovery::{CorruptionFound, PartitionRecovery, RecoveryReport, Truncatio
 pub use retention::{DeletedSegment, RetentionReport};
 pub use stats::{LogStats, PartitionStats, TopicStats};
 pub use storage::{CrashMode, DiskStorage, MemStorage, Storage, StorageFile};
+
+#[cfg(test)]
+mod tests {
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn handles_can_cross_threads_and_tasks() {
+        send_sync::<crate::Log>();
+        send_sync::<crate::Partition>();
+        send_sync::<crate::Reader>();
+        send_sync::<crate::AppendFuture>();
+        send_sync::<crate::TailWait>();
+        send_sync::<crate::Error>();
+    }
+}
