@@ -120,8 +120,10 @@
 //! ([`Partition::append_async`]); readers can block with a timeout ([`Reader::read_wait`]) or
 //! await [`Reader::wait`].
 //!
-//! Not done (yet): a lock against two processes opening the same directory, deleting topics,
-//! compaction by key.
+//! Not done (yet): a lock against two processes opening the same directory; deleting topics
+//! or changing a topic's partition count; compaction by key; a bound on the bytes queued for
+//! a writer (appenders are bounded only by the disk quota); non-Unix file systems
+//! ([`DiskStorage`] uses positional I/O from `std::os::unix`).
 
 #![forbid(unsafe_code)]
 
