@@ -1,11 +1,14 @@
-//! `weir validate CONFIG`: parse and validate, then print each pipeline's guarantee.
+//! `weir validate CONFIG`: parse and validate, then print each pipeline's guarantee and what
+//! runs each of its jq transforms (the native executor or jaq).
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use super::outln;
+use crate::config::TransformPlan;
+use crate::transforms::jq::JqTransform;
 
-/// Exit 0 and one line per pipeline, or exit 2 with every problem.
+/// Exit 0 and one line per pipeline (then one per transform), or exit 2 with every problem.
 pub fn validate(config: &Path) -> ExitCode {
     let plan = match super::load(config) {
         Ok(p) => p,
@@ -24,6 +27,16 @@ pub fn validate(config: &Path) -> ExitCode {
             p.guarantee().as_str(),
             sinks.join(", ")
         );
+        for (i, t) in p.transforms.iter().enumerate() {
+            match t {
+                TransformPlan::Jq { name, filter } => {
+                    // Validation compiled it already; this only asks which engine runs it.
+                    let engine = JqTransform::compile(name.as_str(), filter)
+                        .map_or("does not compile", |t| t.engine());
+                    outln!("  transforms[{i}] jq: {engine}");
+                }
+            }
+        }
     }
     ExitCode::SUCCESS
 }

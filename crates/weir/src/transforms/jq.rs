@@ -1,8 +1,10 @@
-//! The `jq` transform, on jaq.
+//! The `jq` transform: natively for the common subset of jq, on jaq for the rest.
 //!
 //! The program is parsed and compiled once per pipeline; a compile error names the offset in the
-//! program so the configuration diagnostic can point at it. A run-time error fails that one
-//! record (Permanent): its partial outputs are discarded, the lane goes on.
+//! program so the configuration diagnostic can point at it. A program that lies in the subset
+//! of `transforms/native` also gets a native program, which runs each record unless that record
+//! needs jaq to be exact (then that record runs on jaq). A run-time error fails that one record
+//! (Permanent): its partial outputs are discarded, the lane goes on.
 
 use std::sync::Arc;
 
@@ -12,6 +14,7 @@ use jaq_core::{Compiler, Ctx, Native, Vars, unwrap_valr};
 use jaq_json::Val;
 
 use super::jq_value::{from_jaq, to_jaq};
+use super::native::{Fail, NativeProgram};
 use super::{Transform, TransformError};
 use crate::record::Record;
 
@@ -31,12 +34,14 @@ pub struct JqCompileError {
 pub struct JqTransform {
     name: Arc<str>,
     filter: Filter,
+    native: Option<NativeProgram>,
 }
 
 impl std::fmt::Debug for JqTransform {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JqTransform")
             .field("name", &self.name)
+            .field("engine", &self.engine())
             .finish_non_exhaustive()
     }
 }
@@ -126,7 +131,54 @@ impl JqTransform {
         Ok(Self {
             name: name.into(),
             filter,
+            native: NativeProgram::compile(program),
         })
+    }
+
+    /// What runs the program: `"native"` when it lies in the natively executed subset of jq
+    /// (see `transforms/native`), else `"jaq"`.
+    #[must_use]
+    pub fn engine(&self) -> &'static str {
+        if self.native.is_some() {
+            "native"
+        } else {
+            "jaq"
+        }
+    }
+
+    /// The outputs of the native program, or `None` when there is none or it delegates the
+    /// record to jaq.
+    #[cfg(test)]
+    pub(super) fn run_native(
+        &self,
+        value: &serde_json::Value,
+    ) -> Option<Result<Vec<serde_json::Value>, String>> {
+        let native = self.native.as_ref()?;
+        let mut out = Vec::new();
+        let result = native.run(value, &mut |v| out.push(v.into_owned()));
+        match result {
+            Ok(()) => Some(Ok(out)),
+            Err(Fail::Error(msg)) => Some(Err(msg)),
+            Err(Fail::Delegate) => None,
+        }
+    }
+
+    /// The outputs of the program on jaq.
+    pub(super) fn run_jaq(
+        &self,
+        value: &serde_json::Value,
+    ) -> Result<Vec<serde_json::Value>, String> {
+        let input = to_jaq(value);
+        let ctx = Ctx::<JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
+        self.filter
+            .id
+            .run((ctx, input))
+            .map(|r| {
+                unwrap_valr(r)
+                    .map(|v| from_jaq(&v))
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
     }
 }
 
@@ -143,18 +195,27 @@ impl Transform for JqTransform {
     }
 
     fn apply(&self, record: &Record, out: &mut Vec<Record>) -> Result<(), TransformError> {
-        let input = to_jaq(&record.value);
-        let ctx = Ctx::<JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
         let start = out.len();
-        for result in self.filter.id.run((ctx, input)).map(unwrap_valr) {
+        if let Some(native) = &self.native {
+            let result = native.run(&record.value, &mut |v| {
+                out.push(Record::new(v.into_owned(), record.meta.clone()));
+            });
             match result {
-                Ok(v) => out.push(Record::new(from_jaq(&v), record.meta.clone())),
-                Err(e) => {
+                Ok(()) => return Ok(()),
+                Err(Fail::Error(msg)) => {
                     out.truncate(start);
-                    return Err(TransformError::Jq(e.to_string()));
+                    return Err(TransformError::Jq(msg));
                 }
+                // This record needs jaq to be exact.
+                Err(Fail::Delegate) => out.truncate(start),
             }
         }
+        let outputs = self.run_jaq(&record.value).map_err(TransformError::Jq)?;
+        out.extend(
+            outputs
+                .into_iter()
+                .map(|v| Record::new(v, record.meta.clone())),
+        );
         Ok(())
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod jq;
 mod jq_value;
+mod native;
 
 use std::sync::Arc;
 
