@@ -120,8 +120,10 @@
 //! ([`Partition::append_async`]); readers can block with a timeout ([`Reader::read_wait`]) or
 //! await [`Reader::wait`].
 //!
-//! Not done (yet): a lock against two processes opening the same directory, deleting topics,
-//! compaction by key.
+//! Not done (yet): a lock against two processes opening the same directory; deleting topics
+//! or changing a topic's partition count; compaction by key; a bound on the bytes queued for
+//! a writer (appenders are bounded only by the disk quota); non-Unix file systems
+//! ([`DiskStorage`] uses positional I/O from `std::os::unix`).
 
 #![forbid(unsafe_code)]
 
@@ -153,3 +155,18 @@ pub use recovery::{CorruptionFound, PartitionRecovery, RecoveryReport, Truncatio
 pub use retention::{DeletedSegment, RetentionReport};
 pub use stats::{LogStats, PartitionStats, TopicStats};
 pub use storage::{CrashMode, DiskStorage, MemStorage, Storage, StorageFile};
+
+#[cfg(test)]
+mod tests {
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn handles_can_cross_threads_and_tasks() {
+        send_sync::<crate::Log>();
+        send_sync::<crate::Partition>();
+        send_sync::<crate::Reader>();
+        send_sync::<crate::AppendFuture>();
+        send_sync::<crate::TailWait>();
+        send_sync::<crate::Error>();
+    }
+}

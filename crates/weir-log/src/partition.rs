@@ -448,8 +448,9 @@ impl Partition {
         crate::reader::offset_for_timestamp(&self.shared, timestamp_ms)
     }
 
-    /// A future that resolves once a record at or after `offset` is visible, or the log is
-    /// closed. Wrap it in the runtime's timeout to follow the tail without a thread.
+    /// A future that resolves once a record at or after `offset` is visible (to
+    /// [`Error::Closed`] if the log is closed first). Wrap it in the runtime's timeout to follow
+    /// the tail without a thread.
     pub fn wait_for(&self, offset: u64) -> TailWait {
         TailWait::new(self.shared.clone(), offset)
     }

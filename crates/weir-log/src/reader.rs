@@ -36,7 +36,8 @@ struct Position {
 /// Reads one partition in order. Sees only visible records (fsynced ones under
 /// `Fsync::Always`). A damaged record is an error naming the segment file and offset, returned
 /// again on every read until the reader is moved with [`Reader::seek`]: nothing is skipped
-/// silently.
+/// silently. A reader inside a segment that retention deletes finishes that segment (its file
+/// stays open); a reader positioned before the first offset gets [`Error::OffsetOutOfRange`].
 #[derive(Debug)]
 pub struct Reader {
     part: Arc<PartitionShared>,
@@ -246,8 +247,9 @@ impl Reader {
         }
     }
 
-    /// A future that resolves once a record at the reader's position is visible (or the log is
-    /// closed); then [`Reader::read`] returns it. Wrap it in the runtime's timeout.
+    /// A future that resolves once a record at the reader's position is visible; then
+    /// [`Reader::read`] returns it. It resolves to [`Error::Closed`] when the log is closed.
+    /// Wrap it in the runtime's timeout to follow the tail from an async task.
     pub fn wait(&self) -> TailWait {
         TailWait::new(self.part.clone(), self.next)
     }
@@ -264,7 +266,8 @@ fn corrupt(p: &Position, damage: Damage, skip: u64) -> Error {
     }
 }
 
-/// Resolves once a record at or after `offset` is visible or the log is closed.
+/// Resolves to `Ok(())` once a record at or after `offset` is visible, or to
+/// [`Error::Closed`] once the log is closed (and no such record will come).
 #[derive(Debug)]
 #[must_use = "futures do nothing unless polled"]
 pub struct TailWait {
@@ -279,12 +282,15 @@ impl TailWait {
 }
 
 impl Future for TailWait {
-    type Output = ();
+    type Output = Result<()>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let mut tail = self.part.tail.lock();
-        if tail.visible_next > self.offset || tail.closed {
-            return Poll::Ready(());
+        if tail.visible_next > self.offset {
+            return Poll::Ready(Ok(()));
+        }
+        if tail.closed {
+            return Poll::Ready(Err(Error::Closed));
         }
         if !tail.wakers.iter().any(|w| w.will_wake(cx.waker())) {
             tail.wakers.push(cx.waker().clone());

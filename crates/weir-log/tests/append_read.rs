@@ -152,7 +152,7 @@ fn a_reader_follows_the_tail_blocking_and_async() {
             p.append(&[NewRecord::new(b"later")]).expect("append");
         })
     };
-    block_on(wait);
+    block_on(wait).expect("data arrives");
     assert_eq!(r.read(10, usize::MAX).expect("read")[0].value, b"later");
     writer.join().expect("writer");
 }

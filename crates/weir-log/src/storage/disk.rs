@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::{Storage, StorageFile};
 
-/// The operating system's file system.
+/// The operating system's file system (Unix: positional reads and writes, `fdatasync`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DiskStorage;
 
