@@ -54,6 +54,8 @@ pub struct Pipeline {
     pub gate: Option<(f64, usize)>,
     /// Where operators' audit overrides are found.
     pub overrides: PathBuf,
+    /// Threads a lane transforms a batch on (cores shared by the lanes running at once).
+    pub transform_threads: std::sync::atomic::AtomicUsize,
 }
 
 /// Builds `plan`.
@@ -129,5 +131,6 @@ pub fn build(
         audits: plan.audits.clone(),
         gate: plan.gate,
         overrides,
+        transform_threads: std::sync::atomic::AtomicUsize::new(1),
     })
 }

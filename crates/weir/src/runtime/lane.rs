@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
-use super::apply::{apply_all, apply_isolated};
+use super::apply::{apply_isolated, apply_parallel};
 use super::build::Pipeline;
 use super::error::LaneError;
 use super::poison::{MarkerFile, Mode};
@@ -204,7 +204,15 @@ impl Lane<'_> {
                 apply_isolated(&transforms, records, &mut failed, marker, until)
             })
             .map_err(marker_err)?,
-            _ => tokio::task::block_in_place(|| apply_all(&transforms, records, &mut failed)),
+            _ => {
+                let threads = self
+                    .pipeline
+                    .transform_threads
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                tokio::task::block_in_place(|| {
+                    apply_parallel(&transforms, records, &mut failed, threads)
+                })
+            }
         };
         if let Some(halt) = failed.iter().find(|f| f.reason == "halt") {
             let message = format!(

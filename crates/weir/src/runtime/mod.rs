@@ -150,6 +150,13 @@ pub async fn run(
             .lanes()
             .await
             .with_context(|| format!("pipeline `{}`", pipeline.name))?;
+        // Cores are shared by the lanes that run at once; a single big file gets them all.
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let running = pipeline.parallelism.min(lanes.len()).max(1);
+        pipeline.transform_threads.store(
+            (cores / running).max(1),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         for spec in lanes {
             let mut recovered = recover::recover(&pipeline, &spec.id)
                 .await
