@@ -2,8 +2,8 @@
 //!
 //! A record that fails any stage fails whole: none of its outputs are kept, and it joins the
 //! failed records with the stage, class and reason. In isolation (see [`super::poison`]) each
-//! record is first written into the lane's marker as the suspect, and a panic while processing
-//! it fails that record alone, with reason `crash`.
+//! record is first written into the lane's marker as the suspect (and cleared once it is
+//! processed), and a panic while processing it fails that record alone, with reason `crash`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -121,6 +121,8 @@ pub fn apply_isolated(
                 ),
             });
         }
+        // Done with it: a crash from here on (another lane's poison pill, a kill) is not its.
+        marker.suspect(None)?;
     }
     Ok(out)
 }
@@ -172,4 +174,34 @@ fn apply_one(
         std::mem::swap(cur, next);
     }
     out.append(cur);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{RecordId, RecordMeta};
+    use crate::runtime::poison::Marker;
+
+    #[test]
+    fn a_record_processed_in_isolation_is_no_longer_the_suspect() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("l.marker");
+        let mut marker = MarkerFile::create(&path, Marker::default()).expect("marker");
+        let records = (0..3)
+            .map(|offset| {
+                let id = RecordId {
+                    source: "s".into(),
+                    partition: "p".into(),
+                    offset,
+                };
+                Record::new(serde_json::json!({ "n": offset }), RecordMeta::new(id))
+            })
+            .collect();
+        let mut failed = Vec::new();
+        let out = apply_isolated(&[], records, &mut failed, &mut marker, 3).expect("marker");
+        assert_eq!((out.len(), failed.len()), (3, 0));
+        // The whole batch was isolated: a crash now (say, another lane aborting the process)
+        // must not be blamed on its last record.
+        assert_eq!(MarkerFile::load(&path).expect("marker").suspect, None);
+    }
 }

@@ -5,7 +5,8 @@
 //! read past its resume offset and then died without committing — a panic, an abort, a kill —
 //! counts as a crash of that offset. After `K` crashes at the same offset the lane runs
 //! *isolated* over the range the crashing attempts read: before each record it writes the
-//! record's offset into the marker as the suspect, and it catches panics per record. A panic in
+//! record's offset into the marker as the suspect (and clears it once the record is processed,
+//! so a crash caused elsewhere is not blamed on it), and it catches panics per record. A panic in
 //! isolation quarantines the record at once (with the panic message); a process-level crash
 //! leaves the suspect in the marker, and a record found as the suspect of two crashes is
 //! quarantined on the next start: it goes to the dead-letter queue with reason `crash` and the

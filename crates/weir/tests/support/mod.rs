@@ -112,7 +112,12 @@ pub fn committed_by_lane(dir: &Path) -> BTreeMap<String, Vec<String>> {
     out
 }
 
+pub mod bad_orders;
+pub mod dlq;
+pub mod fault;
+pub mod http;
 pub mod inspect;
 pub mod orders;
+pub mod pill;
 pub mod process;
 pub mod rng;
