@@ -295,10 +295,11 @@ impl Lane<'_> {
                     FailedPayload::Raw(raw) => serde_json::from_slice(raw).ok(),
                 };
                 f.message = redactor.redact_message(value.as_ref(), &f.message);
-                if self.pipeline.dlq_plan.redact_records
-                    && let FailedPayload::Value(v) = &mut f.payload
-                {
-                    redactor.redact_value(v);
+                if self.pipeline.dlq_plan.redact_records {
+                    match &mut f.payload {
+                        FailedPayload::Value(v) => redactor.redact_value(v),
+                        FailedPayload::Raw(raw) => *raw = redactor.redact_raw(raw),
+                    }
                 }
             }
             RecordFailed {
