@@ -5,6 +5,7 @@
 //!   pipelines/<pipeline>/checkpoints/<lane>/<epoch:012>.ckpt      manifests, newest 3 kept
 //!   pipelines/<pipeline>/checkpoints/<lane>/.<epoch:012>.ckpt.tmp being written (never read)
 //!   pipelines/<pipeline>/lanes/<lane>.marker                     crash marker (poison pills)
+//!   pipelines/<pipeline>/audit-overrides/<epoch>|<lane>@<epoch>  operator accepts a halted epoch
 //!   dlq.sqlite (+ -wal, -shm)                                    the dead-letter queue
 //! ```
 
@@ -71,6 +72,12 @@ impl Layout {
         self.pipeline(pipeline)
             .join("lanes")
             .join(format!("{lane}.marker"))
+    }
+
+    /// Operators' audit overrides of a pipeline: `<epoch>` or `<lane>@<epoch>` files.
+    #[must_use]
+    pub fn audit_overrides(&self, pipeline: &str) -> PathBuf {
+        self.pipeline(pipeline).join("audit-overrides")
     }
 
     /// The dead-letter database.

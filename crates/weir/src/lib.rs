@@ -16,6 +16,7 @@ pub mod fault;
 pub mod layout;
 pub mod observe;
 pub mod policy;
+pub mod quality;
 pub mod record;
 pub mod runtime;
 pub mod server;

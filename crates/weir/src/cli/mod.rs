@@ -1,5 +1,6 @@
 //! The `weir` command line: one file per subcommand.
 
+mod audit_override;
 mod checkpoints;
 mod dlq;
 mod run;
@@ -16,6 +17,8 @@ use crate::observe::logging::{self, LogFormat};
 pub const EXIT_CONFIG: u8 = 2;
 /// Exit code of a failed run.
 pub const EXIT_FAILED: u8 = 1;
+/// Exit code of a run halted by a quality gate.
+pub const EXIT_HALTED: u8 = 3;
 
 /// weir: a resilient data-pipeline engine.
 #[derive(Debug, Parser)]
@@ -43,6 +46,20 @@ enum Command {
         /// The configuration file.
         config: PathBuf,
     },
+    /// Accept an epoch that a quality audit halted: the next run commits it despite the audit.
+    AuditOverride {
+        /// The configuration file.
+        config: PathBuf,
+        /// The halted pipeline.
+        #[arg(long)]
+        pipeline: String,
+        /// The halted epoch (from the halt message).
+        #[arg(long)]
+        epoch: u64,
+        /// Only this lane's epoch (default: that epoch of any lane).
+        #[arg(long)]
+        lane: Option<String>,
+    },
     /// Inspect, replay and purge the dead-letter queue.
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
@@ -63,6 +80,12 @@ pub fn main() -> ExitCode {
         Command::Validate { config } => validate::validate(&config),
         Command::Checkpoints { config } => checkpoints::checkpoints(&config),
         Command::Dlq(cmd) => dlq::dlq(cmd),
+        Command::AuditOverride {
+            config,
+            pipeline,
+            epoch,
+            lane,
+        } => audit_override::audit_override(&config, &pipeline, epoch, lane.as_deref()),
     }
 }
 

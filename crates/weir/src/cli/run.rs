@@ -36,7 +36,7 @@ pub fn run(config: &Path, listen: Option<SocketAddr>) -> ExitCode {
         let (tx, rx) = watch::channel(false);
         tokio::spawn(signals(tx));
         match runtime::run(&plan, &RunOptions::default(), &health, rx).await {
-            Ok(report) if report.failed.is_empty() => {
+            Ok(report) if report.failed.is_empty() && report.halted.is_empty() => {
                 if report.stopped {
                     tracing::info!("stopped; every lane committed its open epoch");
                 } else {
@@ -48,7 +48,11 @@ pub fn run(config: &Path, listen: Option<SocketAddr>) -> ExitCode {
                 for (p, e) in &report.failed {
                     eprintln!("error: pipeline `{p}` failed: {e}");
                 }
-                ExitCode::from(super::EXIT_FAILED)
+                for (p, reason) in &report.halted {
+                    eprintln!("error: pipeline `{p}` halted by a quality gate: {reason}");
+                    eprintln!("       nothing of the halted epoch was committed; fix the cause and run again (it resumes from the last committed epoch), or accept the epoch with `weir audit-override`");
+                }
+                if report.failed.is_empty() { ExitCode::from(super::EXIT_HALTED) } else { ExitCode::from(super::EXIT_FAILED) }
             }
             Err(e) => {
                 eprintln!("error: {e:#}");

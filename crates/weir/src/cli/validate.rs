@@ -35,6 +35,21 @@ pub fn validate(config: &Path) -> ExitCode {
                         .map_or("does not compile", |t| t.engine());
                     outln!("  transforms[{i}] jq: {engine}");
                 }
+                TransformPlan::Validate {
+                    rules,
+                    schema,
+                    on_failure,
+                    ..
+                } => {
+                    let schema = schema
+                        .as_ref()
+                        .map(|(path, _)| format!(" + JSON Schema {}", path.display()))
+                        .unwrap_or_default();
+                    outln!(
+                        "  transforms[{i}] validate: {} field rules{schema}, on failure {on_failure:?}",
+                        rules.len()
+                    );
+                }
             }
         }
     }

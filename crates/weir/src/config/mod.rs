@@ -9,6 +9,7 @@ pub mod env;
 mod failure;
 pub mod model;
 pub mod plan;
+mod quality;
 pub mod validate;
 
 use std::path::Path;

@@ -58,6 +58,11 @@ pub struct RawPipeline {
     pub restart: Option<Spanned<RawRestart>>,
     /// A record that crashes its lane this many times is quarantined (default 3).
     pub quarantine_after_crashes: Option<Spanned<u32>>,
+    /// Checks over each epoch's output before it is committed.
+    #[serde(default)]
+    pub audits: Vec<Spanned<RawAudit>>,
+    /// The failure-ratio gate.
+    pub quality: Option<Spanned<RawQuality>>,
 }
 
 /// `dlq:` section of a pipeline.
@@ -138,7 +143,113 @@ pub enum RawSource {
         /// Record format.
         #[serde(default)]
         format: FileFormat,
+        /// Declared fields: types are coerced on read, defaults filled in.
+        #[serde(default)]
+        schema: BTreeMap<String, RawFieldSchema>,
     },
+}
+
+/// One declared field of a source schema.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFieldSchema {
+    /// The field's type; values are coerced to it.
+    #[serde(rename = "type")]
+    pub ty: crate::quality::rules::FieldType,
+    /// The field must be present (after `default`).
+    #[serde(default)]
+    pub required: bool,
+    /// Value used when the field is missing.
+    pub default: Option<serde_json::Value>,
+}
+
+/// Rules on one field of a `validate` transform.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFieldRules {
+    /// Must be present.
+    #[serde(default)]
+    pub required: bool,
+    /// Must not be null.
+    #[serde(default)]
+    pub not_null: bool,
+    /// JSON type.
+    #[serde(rename = "type")]
+    pub ty: Option<crate::quality::rules::FieldType>,
+    /// Smallest number.
+    pub min: Option<f64>,
+    /// Largest number.
+    pub max: Option<f64>,
+    /// Shortest string or array.
+    pub min_length: Option<usize>,
+    /// Longest string or array.
+    pub max_length: Option<usize>,
+    /// Strings must match this regular expression.
+    pub regex: Option<String>,
+    /// Allowed values.
+    pub one_of: Option<Vec<serde_json::Value>>,
+}
+
+/// What a `validate` transform does with a failing record.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// Dead-letter it (reason `validation`).
+    #[default]
+    Dlq,
+    /// Drop it (counted, not kept).
+    Drop,
+    /// Halt the pipeline (the open epoch is aborted, exit code 3).
+    Halt,
+}
+
+/// `audits:` entry.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawAudit {
+    /// Records out / records in per epoch.
+    RowCountRatio {
+        /// Lower bound.
+        min: Option<f64>,
+        /// Upper bound.
+        max: Option<f64>,
+    },
+    /// Share of null (or missing) values of a field.
+    NullRatio {
+        /// Field path.
+        field: String,
+        /// Upper bound.
+        max: f64,
+    },
+    /// Mean of a numeric field.
+    Mean {
+        /// Field path.
+        field: String,
+        /// Lower bound.
+        min: Option<f64>,
+        /// Upper bound.
+        max: Option<f64>,
+    },
+    /// No value of the field twice in an epoch.
+    Unique {
+        /// Field path.
+        field: String,
+    },
+    /// At least this many output records per epoch.
+    MinRows {
+        /// Lower bound.
+        count: u64,
+    },
+}
+
+/// `quality:` section.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuality {
+    /// Halt when more than this share of the last `window` records failed validation.
+    pub max_failure_ratio: f64,
+    /// How many records the ratio is taken over (default 1000).
+    pub window: Option<usize>,
 }
 
 /// `transforms:` entry.
@@ -149,6 +260,17 @@ pub enum RawTransform {
     Jq {
         /// The jq program.
         filter: String,
+    },
+    /// Record rules and an optional JSON Schema.
+    Validate {
+        /// Rules by field path.
+        #[serde(default)]
+        rules: BTreeMap<String, RawFieldRules>,
+        /// A JSON Schema file (draft 2020-12), relative to the config file.
+        schema: Option<String>,
+        /// What to do with a failing record.
+        #[serde(default)]
+        on_failure: OnFailure,
     },
 }
 

@@ -47,6 +47,10 @@ pub struct PipelinePlan {
     pub redact: Vec<String>,
     /// Crashes on one record before it is quarantined.
     pub quarantine_after_crashes: u32,
+    /// Epoch audits.
+    pub audits: Vec<crate::quality::audit::Audit>,
+    /// The failure-ratio gate: (max ratio, window).
+    pub gate: Option<(f64, usize)>,
 }
 
 /// Dead-letter settings of a pipeline.
@@ -81,6 +85,8 @@ pub enum SourcePlan {
         pattern: String,
         /// Record format.
         format: FileFormat,
+        /// Declared fields, coerced on read.
+        schema: Option<crate::quality::coerce::RecordSchema>,
     },
 }
 
@@ -93,6 +99,17 @@ pub enum TransformPlan {
         name: String,
         /// The program.
         filter: String,
+    },
+    /// Record rules and an optional JSON Schema.
+    Validate {
+        /// Stage name.
+        name: String,
+        /// Field rules.
+        rules: Vec<crate::quality::rules::FieldRules>,
+        /// The JSON Schema document and its file.
+        schema: Option<(std::path::PathBuf, serde_json::Value)>,
+        /// What to do with a failing record.
+        on_failure: super::model::OnFailure,
     },
 }
 

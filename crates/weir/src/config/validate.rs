@@ -22,16 +22,20 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 
 pub(super) struct Ctx<'a> {
     pub(super) source: &'a str,
-    base_dir: &'a Path,
+    pub(super) base_dir: &'a Path,
     problems: Vec<Diagnostic>,
 }
 
 impl Ctx<'_> {
+    pub(super) fn problems_len(&self) -> usize {
+        self.problems.len()
+    }
+
     pub(super) fn err(&mut self, pos: Pos, message: impl Into<String>) {
         self.problems.push(Diagnostic::new(pos, message));
     }
 
-    fn resolve(&self, path: &str) -> PathBuf {
+    pub(super) fn resolve(&self, path: &str) -> PathBuf {
         let p = Path::new(path);
         let joined = if p.is_absolute() {
             p.to_path_buf()
@@ -164,6 +168,8 @@ fn pipeline(cx: &mut Ctx<'_>, name: &str, p: &Spanned<RawPipeline>) -> Option<Pi
     let restart = super::failure::restart(cx, p.value.restart.as_ref());
     let dlq = super::failure::dlq(cx, &p.value.dlq);
     let redact = super::failure::redact(cx, &p.value.redact);
+    let audits = super::quality::audits(cx, &p.value.audits);
+    let gate = super::quality::gate(cx, p.value.quality.as_ref());
     let quarantine_after_crashes =
         super::failure::quarantine(cx, p.value.quarantine_after_crashes.as_ref());
     let source = source?;
@@ -179,12 +185,19 @@ fn pipeline(cx: &mut Ctx<'_>, name: &str, p: &Spanned<RawPipeline>) -> Option<Pi
         dlq,
         redact,
         quarantine_after_crashes,
+        audits,
+        gate,
     })
 }
 
 fn source(cx: &mut Ctx<'_>, s: &Spanned<RawSource>) -> Option<SourcePlan> {
     match &s.value {
-        RawSource::File { path, format } => {
+        RawSource::File {
+            path,
+            format,
+            schema,
+        } => {
+            let schema = super::quality::source_schema(cx, pos(s), schema);
             let at = locate_value(cx.source, pos(s), "path");
             if path.trim().is_empty() {
                 cx.err(
@@ -216,6 +229,7 @@ fn source(cx: &mut Ctx<'_>, s: &Spanned<RawSource>) -> Option<SourcePlan> {
                     Some(SourcePlan::File {
                         pattern,
                         format: *format,
+                        schema,
                     })
                 }
             }
@@ -250,6 +264,18 @@ fn transform(cx: &mut Ctx<'_>, index: usize, t: &Spanned<RawTransform>) -> Optio
                 }
             }
         }
+        RawTransform::Validate {
+            rules,
+            schema,
+            on_failure,
+        } => super::quality::validate_transform(
+            cx,
+            index,
+            pos(t),
+            rules,
+            schema.as_deref(),
+            *on_failure,
+        ),
     }
 }
 

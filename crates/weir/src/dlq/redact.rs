@@ -59,6 +59,32 @@ impl Redactor {
         }
     }
 
+    /// Masks, in raw bytes that could not be parsed, every `"field": value` whose key is the
+    /// last part of a redacted path (best effort: the text is not valid JSON, so structure
+    /// cannot be followed).
+    #[must_use]
+    pub fn redact_raw(&self, raw: &[u8]) -> Vec<u8> {
+        let mut text = String::from_utf8_lossy(raw).into_owned();
+        for path in &self.paths {
+            let Some(key) = path.last() else { continue };
+            let pattern = format!(
+                r#""{}"\s*:\s*("(?:[^"\\]|\\.)*"|[^,}}\]\s]+)"#,
+                regex::escape(key)
+            );
+            let Ok(re) = regex::Regex::new(&pattern) else {
+                continue;
+            };
+            text = re
+                .replace_all(&text, |c: &regex::Captures<'_>| {
+                    let value = serde_json::from_str::<Value>(&c[1])
+                        .unwrap_or_else(|_| Value::String(c[1].to_owned()));
+                    format!("\"{key}\":\"{}\"", Self::mask(&value))
+                })
+                .into_owned();
+        }
+        text.into_bytes()
+    }
+
     /// Masks, in `message`, every occurrence of a redacted field's value of `record`.
     #[must_use]
     pub fn redact_message(&self, record: Option<&Value>, message: &str) -> String {
@@ -105,6 +131,22 @@ mod tests {
                 .is_some_and(|s| s.starts_with("redacted:"))
         );
         assert_eq!(Redactor::mask(&json!("ann@x.io")), mask, "stable");
+    }
+
+    #[test]
+    fn masks_fields_in_unparseable_bytes() {
+        let r = Redactor::new(&["email".into(), "card.number".into()]);
+        let raw = br#"{"id":"m1","email":"ann@x.io","card":{"number":4111},"oops":}"#;
+        let out = String::from_utf8(r.redact_raw(raw)).expect("utf-8");
+        assert!(!out.contains("ann@x.io") && !out.contains("4111"), "{out}");
+        assert!(
+            out.contains(&format!(
+                "\"email\":\"{}\"",
+                Redactor::mask(&json!("ann@x.io"))
+            )),
+            "{out}"
+        );
+        assert!(out.contains("\"oops\":}"), "the rest is kept: {out}");
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub struct Metrics {
     pub dlq_depth: IntGaugeVec,
     /// Retries of transient failures, by pipeline and stage.
     pub retries: IntCounterVec,
+    /// Epochs that failed an audit, by pipeline and audit kind.
+    pub audit_failures: IntCounterVec,
+    /// Trips of the failure-ratio gate, by pipeline.
+    pub gate_trips: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -146,6 +150,18 @@ impl Metrics {
                 &r,
                 "weir_dlq_depth",
                 "Entries in the dead-letter queue.",
+                &["pipeline"],
+            ),
+            audit_failures: counter(
+                &r,
+                "weir_audit_failures_total",
+                "Epochs that failed an audit (aborted, pipeline halted).",
+                &["pipeline", "audit"],
+            ),
+            gate_trips: counter(
+                &r,
+                "weir_quality_gate_trips_total",
+                "Trips of the failure-ratio gate.",
                 &["pipeline"],
             ),
             retries: counter(

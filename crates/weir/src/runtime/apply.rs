@@ -30,6 +30,57 @@ pub fn apply_all(
     out
 }
 
+/// Like [`apply_all`], on up to `threads` threads: the batch is cut into contiguous chunks,
+/// each transformed on its own thread, and the results are put back in input order, so the
+/// output (and the failures) are exactly what [`apply_all`] gives.
+pub fn apply_parallel(
+    transforms: &[Arc<dyn Transform>],
+    mut records: Vec<Record>,
+    failed: &mut Vec<FailedRecord>,
+    threads: usize,
+) -> Vec<Record> {
+    const MIN_CHUNK: usize = 128;
+    let threads = threads.min(records.len() / MIN_CHUNK).max(1);
+    if threads == 1 || transforms.is_empty() {
+        return apply_all(transforms, records, failed);
+    }
+    let chunk = records.len().div_ceil(threads);
+    let mut chunks = Vec::with_capacity(threads);
+    while records.len() > chunk {
+        let tail = records.split_off(records.len() - chunk);
+        chunks.push(tail);
+    }
+    chunks.push(records);
+    chunks.reverse();
+    let results: Vec<(Vec<Record>, Vec<FailedRecord>)> = std::thread::scope(|scope| {
+        let mut rest = chunks.into_iter();
+        let first = rest.next().unwrap_or_default();
+        let handles: Vec<_> = rest
+            .map(|c| {
+                scope.spawn(move || {
+                    let mut f = Vec::new();
+                    let out = apply_all(transforms, c, &mut f);
+                    (out, f)
+                })
+            })
+            .collect();
+        let mut f = Vec::new();
+        let out = apply_all(transforms, first, &mut f);
+        let mut all = vec![(out, f)];
+        for h in handles {
+            // A panic in a transform thread is re-raised here, as it would be on one thread.
+            all.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        all
+    });
+    let mut out = Vec::with_capacity(results.iter().map(|(o, _)| o.len()).sum());
+    for (o, f) in results {
+        out.extend(o);
+        failed.extend(f);
+    }
+    out
+}
+
 /// Like [`apply_all`], but records with an offset below `until` are processed one at a time
 /// as suspects: the marker names each before it runs, and a panic fails only that record.
 ///

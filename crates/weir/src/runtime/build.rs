@@ -1,7 +1,12 @@
 //! Turns a validated pipeline plan into running parts: the source, the compiled transforms,
 //! the sink factories and the checkpoint store.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+
+use crate::quality::audit::Audit;
+use crate::quality::coerce::RecordSchema;
+use crate::transforms::validate::ValidateTransform;
 
 use crate::checkpoint::CheckpointStore;
 use crate::config::{CheckpointPlan, PipelinePlan, SinkPlan, SourcePlan, TransformPlan};
@@ -41,6 +46,16 @@ pub struct Pipeline {
     pub redactor: Arc<Redactor>,
     /// Crashes on one record before it is quarantined.
     pub quarantine_after: u32,
+    /// Declared source fields, coerced on read.
+    pub schema: Option<Arc<RecordSchema>>,
+    /// Epoch audits.
+    pub audits: Vec<Audit>,
+    /// The failure-ratio gate: (max ratio, window).
+    pub gate: Option<(f64, usize)>,
+    /// Where operators' audit overrides are found.
+    pub overrides: PathBuf,
+    /// Threads a lane transforms a batch on (cores shared by the lanes running at once).
+    pub transform_threads: std::sync::atomic::AtomicUsize,
 }
 
 /// Builds `plan`.
@@ -51,9 +66,12 @@ pub fn build(
     plan: &PipelinePlan,
     store: Arc<dyn CheckpointStore>,
     dlq: Option<Arc<DlqStore>>,
+    overrides: PathBuf,
 ) -> anyhow::Result<Pipeline> {
     let source: Arc<dyn Source> = match &plan.source {
-        SourcePlan::File { pattern, format } => Arc::new(FileSource::new(
+        SourcePlan::File {
+            pattern, format, ..
+        } => Arc::new(FileSource::new(
             plan.name.as_str(),
             pattern.clone(),
             *format,
@@ -66,6 +84,20 @@ pub fn build(
             TransformPlan::Jq { name, filter } => {
                 transforms.push(Arc::new(JqTransform::compile(name.as_str(), filter)?))
             }
+            TransformPlan::Validate {
+                name,
+                rules,
+                schema,
+                on_failure,
+            } => transforms.push(Arc::new(
+                ValidateTransform::new(
+                    name,
+                    rules.clone(),
+                    schema.as_ref().map(|(_, doc)| doc),
+                    *on_failure,
+                )
+                .map_err(anyhow::Error::msg)?,
+            )),
         }
     }
     let sinks: Vec<Arc<dyn SinkFactory>> = plan
@@ -93,5 +125,12 @@ pub fn build(
         dlq_plan: plan.dlq,
         redactor: Arc::new(Redactor::new(&plan.redact)),
         quarantine_after: plan.quarantine_after_crashes,
+        schema: match &plan.source {
+            SourcePlan::File { schema, .. } => schema.clone().map(Arc::new),
+        },
+        audits: plan.audits.clone(),
+        gate: plan.gate,
+        overrides,
+        transform_threads: std::sync::atomic::AtomicUsize::new(1),
     })
 }

@@ -25,6 +25,10 @@ pub enum LaneError {
     /// The dead-letter store failed.
     #[error("{0}")]
     Dlq(#[from] crate::dlq::DlqError),
+    /// A quality gate halted the pipeline: a failed epoch audit, the failure-ratio gate, or a
+    /// `validate` rule with `on_failure: halt`. The open epoch was aborted; no restart.
+    #[error("halted: {0}")]
+    Halted(String),
     /// The lane's task panicked.
     #[error("panic: {0}")]
     Panic(String),
@@ -37,7 +41,7 @@ impl Classified for LaneError {
             Self::Sink { source, .. } => source.class(),
             Self::Checkpoint(e) => e.class(),
             Self::Dlq(e) => e.class(),
-            Self::Panic(_) => ErrorClass::Fatal,
+            Self::Panic(_) | Self::Halted(_) => ErrorClass::Fatal,
         }
     }
 
@@ -48,6 +52,7 @@ impl Classified for LaneError {
             Self::Checkpoint(e) => e.code(),
             Self::Dlq(e) => e.code(),
             Self::Panic(_) => "panic",
+            Self::Halted(_) => "halted",
         }
     }
 }

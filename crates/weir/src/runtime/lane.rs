@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
-use super::apply::{apply_all, apply_isolated};
+use super::apply::{apply_isolated, apply_parallel};
 use super::build::Pipeline;
 use super::error::LaneError;
 use super::poison::{MarkerFile, Mode};
@@ -22,7 +22,12 @@ use crate::checkpoint::Checkpoint;
 use crate::epoch::Epoch;
 use crate::error::ErrorClass;
 use crate::observe::events::{CheckpointCommitted, RecordFailed, RecordsRead, RecordsWritten};
+use crate::observe::metrics::metrics;
 use crate::observe::progress::Progress;
+use crate::quality::audit::EpochAudit;
+use crate::quality::coerce::RecordSchema;
+use crate::quality::gate::FailureGate;
+use crate::record::Record;
 use crate::record::{FailedPayload, FailedRecord, RecordId};
 use crate::sources::{LaneSpec, SourceBatch};
 
@@ -59,6 +64,10 @@ struct Lane<'a> {
     dirty: bool,
     epoch_records: u64,
     progress: &'a Progress,
+    /// Audit figures of the open epoch.
+    audit: EpochAudit,
+    /// The failure-ratio gate.
+    gate: Option<FailureGate>,
 }
 
 /// Runs a recovered lane until its input ends, shutdown is requested, or it fails.
@@ -84,6 +93,10 @@ pub async fn run(
         state,
         run,
         progress,
+        audit: EpochAudit::new(pipeline.audits.clone()),
+        gate: pipeline
+            .gate
+            .map(|(ratio, window)| FailureGate::new(ratio, window)),
     };
     let interval = pipeline.checkpoint.interval;
     let mut epoch_started = Instant::now();
@@ -167,8 +180,17 @@ impl Lane<'_> {
                 message: message.clone(),
             });
         }
-        let replayed: Vec<RecordId> = if self.run.replay {
-            records.iter().map(|r| r.meta.id.clone()).collect()
+        if let Some(schema) = &self.pipeline.schema {
+            coerce(schema, &mut records, &mut failed);
+        }
+        let inputs: Vec<RecordId> = if self.run.replay || self.gate.is_some() {
+            let mut ids: Vec<RecordId> = records
+                .iter()
+                .map(|r| r.meta.id.clone())
+                .chain(failed.iter().map(|f| f.id.clone()))
+                .collect();
+            ids.sort_by_key(|id| id.offset);
+            ids
         } else {
             Vec::new()
         };
@@ -182,14 +204,60 @@ impl Lane<'_> {
                 apply_isolated(&transforms, records, &mut failed, marker, until)
             })
             .map_err(marker_err)?,
-            _ => tokio::task::block_in_place(|| apply_all(&transforms, records, &mut failed)),
+            _ => {
+                let threads = self
+                    .pipeline
+                    .transform_threads
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                tokio::task::block_in_place(|| {
+                    apply_parallel(&transforms, records, &mut failed, threads)
+                })
+            }
         };
+        if let Some(halt) = failed.iter().find(|f| f.reason == "halt") {
+            let message = format!(
+                "record {} in stage {}: {}",
+                halt.id, halt.stage, halt.message
+            );
+            let message = self.pipeline.redactor.redact_message(
+                match &halt.payload {
+                    FailedPayload::Value(v) => Some(v),
+                    FailedPayload::Raw(_) => None,
+                },
+                &message,
+            );
+            return Err(self.halt(message).await);
+        }
         self.failed(&mut failed);
+        if let Some(gate) = self.gate.as_mut() {
+            let invalid: HashSet<&RecordId> = failed
+                .iter()
+                .filter(|f| f.reason == "validation")
+                .map(|f| &f.id)
+                .collect();
+            for id in &inputs {
+                if let Some(n) = gate.record(invalid.contains(id)) {
+                    metrics()
+                        .gate_trips
+                        .with_label_values(&[&*self.pipeline.name])
+                        .inc();
+                    let (ratio, window) = self.pipeline.gate.unwrap_or_default();
+                    let message = format!(
+                        "failure-ratio gate: {n} of the last {window} records failed validation (more than {ratio}); the upstream looks broken"
+                    );
+                    return Err(self.halt(message).await);
+                }
+            }
+        }
         if self.run.replay
             && let Some(dlq) = self.state.dlq.as_mut()
         {
             let still: HashSet<&RecordId> = failed.iter().map(|f| &f.id).collect();
-            dlq.resolve(replayed.into_iter().filter(|id| !still.contains(id)));
+            dlq.resolve(inputs.into_iter().filter(|id| !still.contains(id)));
+        }
+        self.audit.input(input);
+        if !self.audit.is_empty() {
+            self.audit.output(out.iter().map(|r| &r.value));
         }
         if !out.is_empty() {
             for (sink, factory) in self.state.sinks.iter_mut().zip(self.pipeline.sinks.iter()) {
@@ -227,10 +295,11 @@ impl Lane<'_> {
                     FailedPayload::Raw(raw) => serde_json::from_slice(raw).ok(),
                 };
                 f.message = redactor.redact_message(value.as_ref(), &f.message);
-                if self.pipeline.dlq_plan.redact_records
-                    && let FailedPayload::Value(v) = &mut f.payload
-                {
-                    redactor.redact_value(v);
+                if self.pipeline.dlq_plan.redact_records {
+                    match &mut f.payload {
+                        FailedPayload::Value(v) => redactor.redact_value(v),
+                        FailedPayload::Raw(raw) => *raw = redactor.redact_raw(raw),
+                    }
                 }
             }
             RecordFailed {
@@ -240,8 +309,53 @@ impl Lane<'_> {
             .emit();
         }
         if let Some(dlq) = self.state.dlq.as_mut() {
-            dlq.fail(failed);
+            let kept: Vec<FailedRecord> = failed
+                .iter()
+                .filter(|f| f.reason != "dropped")
+                .cloned()
+                .collect();
+            dlq.fail(&kept);
         }
+    }
+
+    /// Aborts the open epoch in every sink and the DLQ (nothing of it becomes visible) and
+    /// returns the halt.
+    async fn halt(&mut self, message: String) -> LaneError {
+        let epoch = self.epoch;
+        for sink in &mut self.state.sinks {
+            if let Err(e) = sink.abort(epoch).await {
+                tracing::warn!(pipeline = %self.pipeline.name, lane = %self.spec.id, "abort of halted epoch {epoch} failed (recovery discards it): {e}");
+            }
+        }
+        if let Some(dlq) = self.state.dlq.as_mut()
+            && let Err(e) = dlq.abort(epoch)
+        {
+            tracing::warn!(pipeline = %self.pipeline.name, lane = %self.spec.id, "abort of halted epoch {epoch} in the DLQ failed (recovery discards it): {e}");
+        }
+        LaneError::Halted(format!("lane {} epoch {epoch}: {message}", self.spec.id))
+    }
+
+    /// Runs the epoch audits; a failure not accepted by an operator's override halts.
+    async fn audit_epoch(&mut self, epoch: Epoch) -> Result<(), LaneError> {
+        let Err(failure) = self.audit.check() else {
+            return Ok(());
+        };
+        metrics()
+            .audit_failures
+            .with_label_values(&[&*self.pipeline.name, failure.kind])
+            .inc();
+        let dir = &self.pipeline.overrides;
+        let candidates = [
+            dir.join(format!("{}@{}", self.spec.id, epoch.0)),
+            dir.join(epoch.0.to_string()),
+        ];
+        if let Some(found) = candidates.iter().find(|p| p.exists()) {
+            tracing::warn!(pipeline = %self.pipeline.name, lane = %self.spec.id, epoch = epoch.0, override_file = %found.display(),
+                "audit failed but the epoch is committed: accepted by an operator's override ({})", failure.message);
+            let _ = std::fs::remove_file(found);
+            return Ok(());
+        }
+        Err(self.halt(format!("audit {} failed", failure.message)).await)
     }
 
     /// Commits the open epoch if it took in anything: precommit, checkpoint, commit.
@@ -260,6 +374,9 @@ impl Lane<'_> {
         }
         if let Some(dlq) = self.state.dlq.as_mut() {
             dlq.precommit(epoch)?;
+        }
+        if !self.audit.is_empty() {
+            self.audit_epoch(epoch).await?;
         }
         if self.pipeline.checkpoint.enabled {
             let checkpoint = Checkpoint {
@@ -292,6 +409,7 @@ impl Lane<'_> {
         self.epoch = epoch.next();
         self.dirty = false;
         self.epoch_records = 0;
+        self.audit.reset();
         Ok(())
     }
 }
@@ -300,4 +418,25 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Coerces records to the source's declared schema; records that do not fit fail with reason
+/// `validation` (stage `schema`).
+fn coerce(schema: &RecordSchema, records: &mut Vec<Record>, failed: &mut Vec<FailedRecord>) {
+    let mut kept = Vec::with_capacity(records.len());
+    for mut r in records.drain(..) {
+        let original = r.value.clone();
+        match schema.apply(&mut r.value) {
+            Ok(()) => kept.push(r),
+            Err(problems) => failed.push(FailedRecord {
+                id: r.meta.id.clone(),
+                stage: "schema".into(),
+                class: ErrorClass::Permanent,
+                payload: FailedPayload::Value(original),
+                reason: "validation",
+                message: problems.join("; "),
+            }),
+        }
+    }
+    *records = kept;
 }

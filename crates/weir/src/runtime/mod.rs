@@ -34,6 +34,8 @@ use lane::LaneExit;
 pub struct RunReport {
     /// Pipelines that failed, with the failure that exhausted the restart strategy.
     pub failed: BTreeMap<String, String>,
+    /// Pipelines halted by a quality gate, with the reason.
+    pub halted: BTreeMap<String, String>,
     /// Whether the run was stopped by a signal before all input was processed.
     pub stopped: bool,
 }
@@ -104,7 +106,12 @@ pub async fn run(
     let mut retention = Vec::new();
     let mut replays = Vec::new();
     for p in &plan.pipelines {
-        let mut pipeline = build::build(p, Arc::clone(&store), Some(Arc::clone(&dlq)))?;
+        let mut pipeline = build::build(
+            p,
+            Arc::clone(&store),
+            Some(Arc::clone(&dlq)),
+            layout.audit_overrides(&p.name),
+        )?;
         let replay = match &options.work {
             Work::Sources => false,
             Work::Replay(filter) => {
@@ -143,6 +150,13 @@ pub async fn run(
             .lanes()
             .await
             .with_context(|| format!("pipeline `{}`", pipeline.name))?;
+        // Cores are shared by the lanes that run at once; a single big file gets them all.
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let running = pipeline.parallelism.min(lanes.len()).max(1);
+        pipeline.transform_threads.store(
+            (cores / running).max(1),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         for spec in lanes {
             let mut recovered = recover::recover(&pipeline, &spec.id)
                 .await
@@ -208,12 +222,19 @@ pub async fn run(
         match result {
             Ok(LaneExit::Finished) => {}
             Ok(LaneExit::Stopped) => report.stopped = true,
-            Err(error) => {
+            Err(failure) => {
                 health.set_failed(&name);
                 if let Some((_, tx)) = stops.iter().find(|(n, _)| *n == name) {
                     let _ = tx.send(true);
                 }
-                report.failed.entry(name).or_insert(error);
+                match failure {
+                    supervisor::LaneFailure::Failed(error) => {
+                        report.failed.entry(name).or_insert(error)
+                    }
+                    supervisor::LaneFailure::Halted(reason) => {
+                        report.halted.entry(name).or_insert(reason)
+                    }
+                };
             }
         }
     }

@@ -35,6 +35,10 @@ pub struct Marker {
     pub crashes: u32,
     /// Furthest offset read by attempts resuming at `resume_offset`.
     pub high_water: u64,
+    /// Furthest offset read by the current attempt (an attempt that read nothing did not
+    /// crash on a record).
+    #[serde(default)]
+    pub attempt_read: u64,
     /// The last known failure (a panic message), if any.
     #[serde(default)]
     pub last_error: Option<String>,
@@ -77,12 +81,13 @@ pub fn on_start(
             Marker {
                 resume_offset: resume,
                 high_water: resume,
+                attempt_read: resume,
                 ..Marker::default()
             },
             Mode::Normal,
         );
     };
-    let read_past = prev.high_water > prev.resume_offset || prev.suspect.is_some();
+    let read_past = prev.attempt_read > prev.resume_offset || prev.suspect.is_some();
     let crashes = prev.crashes + u32::from(read_past);
     let last_error = error.or_else(|| prev.last_error.clone());
     let mut candidate = prev.candidate;
@@ -96,6 +101,7 @@ pub fn on_start(
         resume_offset: resume,
         crashes,
         high_water: prev.high_water.max(resume),
+        attempt_read: resume,
         last_error: last_error.clone(),
         suspect: None,
         candidate,
@@ -169,8 +175,9 @@ impl MarkerFile {
     /// # Errors
     /// When the marker cannot be written.
     pub fn read_up_to(&mut self, offset: u64) -> std::io::Result<()> {
-        if offset > self.current.high_water {
-            self.current.high_water = offset;
+        if offset > self.current.attempt_read {
+            self.current.attempt_read = offset;
+            self.current.high_water = self.current.high_water.max(offset);
             self.flush()?;
         }
         Ok(())
@@ -200,8 +207,17 @@ mod tests {
             resume_offset: resume,
             crashes,
             high_water: high,
+            attempt_read: high,
             ..Marker::default()
         }
+    }
+
+    #[test]
+    fn an_attempt_after_a_crash_that_reads_nothing_is_not_another_crash() {
+        let (m, _) = on_start(Some(&marker(10, 0, 50)), 10, None, 3);
+        assert_eq!((m.crashes, m.high_water, m.attempt_read), (1, 50, 10));
+        let (m2, _) = on_start(Some(&m), 10, None, 3);
+        assert_eq!(m2.crashes, 1, "the second attempt read nothing");
     }
 
     #[test]
@@ -225,7 +241,11 @@ mod tests {
     fn k_crashes_isolate_the_range_read() {
         let (m, mode) = on_start(Some(&marker(10, 1, 50)), 10, Some("panic: x".into()), 3);
         assert_eq!((m.crashes, mode), (2, Mode::Normal));
-        let (m, mode) = on_start(Some(&m), 10, None, 3);
+        let read = Marker {
+            attempt_read: 40,
+            ..m
+        };
+        let (m, mode) = on_start(Some(&read), 10, None, 3);
         assert_eq!(m.crashes, 3);
         assert_eq!(
             mode,

@@ -17,6 +17,15 @@ use crate::policy::restart::Restarts;
 use crate::sources::LaneSpec;
 use std::path::PathBuf;
 
+/// Why a supervised lane ended without finishing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LaneFailure {
+    /// The restart strategy gave up; the last failure.
+    Failed(String),
+    /// A quality gate halted the pipeline.
+    Halted(String),
+}
+
 /// Everything a supervised lane needs.
 pub struct LaneTask {
     /// Its pipeline.
@@ -37,14 +46,14 @@ pub struct LaneTask {
     pub replay: bool,
 }
 
-/// Runs the lane to its end; `Err` with the last failure when the restart policy gives up.
+/// Runs the lane to its end.
 ///
 /// # Errors
-/// The last failure's description once the lane is given up on.
-pub async fn supervise(mut task: LaneTask) -> Result<LaneExit, String> {
+/// The last failure once the restart strategy gives up, or the halt of a quality gate.
+pub async fn supervise(mut task: LaneTask) -> Result<LaneExit, LaneFailure> {
     let name = task.pipeline.name.clone();
     let permit = tokio::select! {
-        p = Arc::clone(&task.permits).acquire_owned() => p.map_err(|e| e.to_string())?,
+        p = Arc::clone(&task.permits).acquire_owned() => p.map_err(|e| LaneFailure::Failed(e.to_string()))?,
         _ = task.stop.wait_for(|s| *s) => return Ok(LaneExit::Stopped),
     };
     let running = metrics().lanes_running.with_label_values(&[&name]);
@@ -58,7 +67,7 @@ pub async fn supervise(mut task: LaneTask) -> Result<LaneExit, String> {
     result
 }
 
-async fn supervise_permitted(task: &mut LaneTask) -> Result<LaneExit, String> {
+async fn supervise_permitted(task: &mut LaneTask) -> Result<LaneExit, LaneFailure> {
     let clock = std::time::Instant::now();
     let mut restarts = Restarts::new(task.pipeline.restart);
     let mut last_error: Option<String> = None;
@@ -103,6 +112,10 @@ async fn supervise_permitted(task: &mut LaneTask) -> Result<LaneExit, String> {
         });
         let error = match handle.await {
             Ok(Ok(exit)) => return Ok(exit),
+            Ok(Err(LaneError::Halted(message))) => {
+                tracing::error!(pipeline = %task.pipeline.name, lane = %task.spec.id, "pipeline halted: {message}");
+                return Err(LaneFailure::Halted(message));
+            }
             Ok(Err(e)) => e.to_string(),
             Err(join) if join.is_panic() => {
                 let payload = join.into_panic();
@@ -133,7 +146,7 @@ async fn supervise_permitted(task: &mut LaneTask) -> Result<LaneExit, String> {
                     error: &error,
                 }
                 .emit();
-                return Err(error);
+                return Err(LaneFailure::Failed(error));
             }
         }
     }

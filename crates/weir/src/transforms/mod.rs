@@ -6,6 +6,7 @@
 pub mod jq;
 mod jq_value;
 mod native;
+pub mod validate;
 
 use std::sync::Arc;
 
@@ -31,18 +32,31 @@ pub enum TransformError {
     /// The jq program failed at run time on this record.
     #[error("jq error: {0}")]
     Jq(String),
+    /// The record breaks a data-quality rule; it is dead-lettered.
+    #[error("validation failed: {0}")]
+    Invalid(String),
+    /// The record breaks a rule whose failures are dropped.
+    #[error("validation failed (dropped): {0}")]
+    Dropped(String),
+    /// The record breaks a rule whose failures halt the pipeline.
+    #[error("validation failed (halting): {0}")]
+    Halt(String),
 }
 
 impl Classified for TransformError {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::Jq(_) => ErrorClass::Permanent,
+            Self::Jq(_) | Self::Invalid(_) | Self::Dropped(_) => ErrorClass::Permanent,
+            Self::Halt(_) => ErrorClass::Fatal,
         }
     }
 
     fn code(&self) -> &'static str {
         match self {
             Self::Jq(_) => "transform",
+            Self::Invalid(_) => "validation",
+            Self::Dropped(_) => "dropped",
+            Self::Halt(_) => "halt",
         }
     }
 }
