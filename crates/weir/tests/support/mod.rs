@@ -112,6 +112,7 @@ pub fn committed_by_lane(dir: &Path) -> BTreeMap<String, Vec<String>> {
     out
 }
 
+pub mod http;
 pub mod inspect;
 pub mod orders;
 pub mod process;
