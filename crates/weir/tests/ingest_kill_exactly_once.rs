@@ -64,7 +64,10 @@ struct Producer {
 impl Producer {
     fn next_request(&mut self) -> Request {
         self.requests += 1;
-        let key = (self.requests % 2 == 0).then(|| format!("p{}-r{}", self.id, self.requests));
+        let key = self
+            .requests
+            .is_multiple_of(2)
+            .then(|| format!("p{}-r{}", self.id, self.requests));
         let mut body = String::new();
         let mut seqs = Vec::new();
         for _ in 0..PER_REQUEST {
@@ -318,7 +321,8 @@ fn sigkill_during_acknowledged_appends_never_loses_or_duplicates_an_acknowledged
     let log = w.read_text(LOG);
     eprintln!(
         "interrupted keyed requests settled on restart: {}; torn log tails cut: {}",
-        log.matches("settled an ingest request interrupted by a crash").count(),
+        log.matches("settled an ingest request interrupted by a crash")
+            .count(),
         log.matches("cut a torn or corrupt tail").count()
     );
     eprintln!(

@@ -50,7 +50,7 @@ pipelines:
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(r.header("retry-after"), Some("3"));
     assert_eq!(r.json()["code"], "quota_exceeded");
-    assert!(accepted > 0 && accepted % 8 == 0, "{accepted}");
+    assert!(accepted > 0 && accepted.is_multiple_of(8), "{accepted}");
     // Still full: the same request is refused again (nothing frees space: active segments are
     // never deleted).
     let again = post(server.addr, "/ingest/events", &[], body.as_bytes()).expect("post");

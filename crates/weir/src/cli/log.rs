@@ -328,7 +328,10 @@ fn tail(
             }
         }
     }
-    while follow {
+    if !follow {
+        return Ok(());
+    }
+    loop {
         let now: Vec<(u32, u64)> = positions.iter().map(|(p, o, _)| (*p, *o)).collect();
         for r in access.read(topic, &now, 1000, Duration::from_secs(2))? {
             if let Some(entry) = positions.iter_mut().find(|(p, _, _)| *p == r.partition) {
@@ -337,7 +340,6 @@ fn tail(
             print_record(&r)?;
         }
     }
-    Ok(())
 }
 
 fn print_record(r: &RecordView) -> Result<(), String> {

@@ -349,7 +349,7 @@ pub(super) fn check_topics(
         // A pipeline has a plan only when every sink was valid, so plan and raw sinks align.
         for (i, sink) in plan.sinks.iter().enumerate() {
             if let SinkPlan::Log(l) = sink {
-                let at = raw.value.sinks.value.get(i).map_or(Pos::START, |s| pos(s));
+                let at = raw.value.sinks.value.get(i).map_or(Pos::START, pos);
                 let by = format!("sink `{}` of pipeline `{}`", l.name, plan.name);
                 writes.push((l.topic.clone(), l.partitions, at, by));
             }

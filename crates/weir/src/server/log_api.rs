@@ -23,17 +23,15 @@ use crate::buffer::view;
 /// Longest wait of one `read`.
 const MAX_WAIT: Duration = Duration::from_secs(10);
 
-fn buffer(state: &AppState) -> Result<Arc<crate::buffer::Buffer>, Response> {
-    state
-        .ingest
-        .as_ref()
-        .map(|i| Arc::clone(i.buffer()))
-        .ok_or_else(|| {
-            json_response(
-                StatusCode::NOT_FOUND,
-                &json!({"error": "this process has no embedded log open"}),
-            )
-        })
+fn buffer(state: &AppState) -> Option<Arc<crate::buffer::Buffer>> {
+    state.ingest.as_ref().map(|i| Arc::clone(i.buffer()))
+}
+
+fn no_log() -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        &json!({"error": "this process has no embedded log open"}),
+    )
 }
 
 fn failed(e: &weir_log::Error) -> Response {
@@ -52,15 +50,14 @@ fn bad_request(what: &str) -> Response {
 
 pub(super) async fn stats(State(state): State<Arc<AppState>>) -> Response {
     match buffer(&state) {
-        Ok(b) => json_response(StatusCode::OK, &b.view()),
-        Err(r) => r,
+        Some(b) => json_response(StatusCode::OK, &b.view()),
+        None => no_log(),
     }
 }
 
 pub(super) async fn offsets(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> Response {
-    let b = match buffer(&state) {
-        Ok(b) => b,
-        Err(r) => return r,
+    let Some(b) = buffer(&state) else {
+        return no_log();
     };
     let q = q.as_deref();
     let (Some(topic), Some(time_ms)) = (
@@ -88,9 +85,8 @@ pub fn parse_positions(text: &str) -> Option<Vec<(u32, u64)>> {
 }
 
 pub(super) async fn read(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> Response {
-    let b = match buffer(&state) {
-        Ok(b) => b,
-        Err(r) => return r,
+    let Some(b) = buffer(&state) else {
+        return no_log();
     };
     let q = q.as_deref();
     let (Some(topic), Some(positions)) = (
