@@ -109,25 +109,31 @@ pipelines:
             }
         }
     });
-    let r = post(
-        server.addr,
-        "/ingest/events",
-        &[],
-        b"{\"user_id\":\"late\",\"n\":99}",
-    )
-    .expect("post");
-    assert_eq!(r.status, 200, "{}", r.body);
-    let line = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("tail --follow printed the new record");
+    // The follower starts at the end as it finds it when it starts; records sent until it
+    // prints one prove it follows (the first may land before it looked).
+    let mut line = None;
+    for n in 100..400 {
+        let body = format!("{{\"user_id\":\"late\",\"n\":{n}}}");
+        let r = post(server.addr, "/ingest/events", &[], body.as_bytes()).expect("post");
+        assert_eq!(r.status, 200, "{}", r.body);
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(500)) {
+            line = Some(l);
+            break;
+        }
+    }
+    let line = line.expect("tail --follow printed a record sent after it started");
     let v: serde_json::Value = serde_json::from_str(&line).expect("json");
-    assert_eq!(v["value"]["n"], 99, "{line}");
+    assert!(v["value"]["n"].as_u64().is_some_and(|n| n >= 100), "{line}");
     follower.kill().expect("kill the follower");
     let _ = follower.wait();
     stop(&w, server, LOG);
 
-    // On the stopped data directory.
-    assert_eq!(ns(&tail(&w, &["--from-offset", "0"])).len(), 31);
+    // On the stopped data directory: the 30 first records and the late ones, once each.
+    let all = ns(&tail(&w, &["--from-offset", "0"]));
+    assert_eq!(&all[..30], (0..30).collect::<Vec<_>>().as_slice());
+    assert!(all[30..].iter().all(|n| *n >= 100) && all.len() > 30);
+    let late = all[30..].to_vec();
+    assert_eq!(late, (100..100 + late.len() as u64).collect::<Vec<_>>());
     let stats = w.log_stats(CONFIG);
     let parts = stats["topics"][0]["partitions"]
         .as_array()
