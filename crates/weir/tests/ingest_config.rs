@@ -82,6 +82,11 @@ fn mistakes_are_pointed_at_by_line_and_column() {
     source: { type: http, partitions: 3 }
     sinks:
       - { type: log, topic: other, partitions: 2 }
+  third:
+    source: { type: log, topic: other }
+    sinks:
+      - { type: stdout }
+    checkpoint: { enabled: false }
 ",
     );
     assert_eq!(code, 2, "{stderr}");
@@ -97,6 +102,7 @@ fn mistakes_are_pointed_at_by_line_and_column() {
             "weir.yaml:3:66: `max_body`: `8MiBs` is not a size: expected bytes or a number with a unit, e.g. 8MiB, 512KiB, 1GB",
             "weir.yaml:5:29: topic name `.hidden` is not allowed: use 1 to 200 of letters, digits, `.`, `_` and `-`, not starting with `.`",
             "weir.yaml:9:48: topic `other` is written with 2 partition(s) by sink `log` of pipeline `other` but with 3 by the http source of pipeline `other`: a topic has one partition count",
+            "weir.yaml:11:13: an http or log source never ends, so its pipeline needs checkpoints: remove `checkpoint: { enabled: false }`",
         ],
         "{stderr}"
     );

@@ -324,6 +324,19 @@ pub(super) fn log_sink(
     }
 }
 
+/// An `http` or `log` source never ends: without checkpoints its epochs would never commit.
+pub(super) fn check_unbounded(
+    cx: &mut Ctx<'_>,
+    at: Pos,
+    source: Option<&super::plan::SourcePlan>,
+    checkpoint: &super::plan::CheckpointPlan,
+) {
+    use super::plan::SourcePlan;
+    if matches!(source, Some(SourcePlan::Http(_) | SourcePlan::Log { .. })) && !checkpoint.enabled {
+        cx.err(at, "an http or log source never ends, so its pipeline needs checkpoints: remove `checkpoint: { enabled: false }`");
+    }
+}
+
 /// Every topic written in this configuration (an `http` source writes the topic named after
 /// its pipeline) must be written with one partition count.
 pub(super) fn check_topics(

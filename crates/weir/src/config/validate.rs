@@ -158,6 +158,7 @@ fn pipeline(
     }
     let sinks = sinks(cx, &p.value.sinks.value, durable);
     let checkpoint = checkpoint(cx, &p.value.checkpoint);
+    super::log::check_unbounded(cx, pos(&p.value.source), source.as_ref(), &checkpoint);
     let parallelism = match &p.value.parallelism {
         Some(n) if n.value == 0 => {
             cx.err(pos(n), "`parallelism` must be at least 1");

@@ -50,6 +50,8 @@ use crate::keypath::KeyPath;
 
 /// Bodies larger than this are parsed on a blocking thread.
 const INLINE_PARSE: usize = 64 * 1024;
+/// Keyed requests between two expiries of old keys.
+const EXPIRE_EVERY: u64 = 1000;
 /// Longest `Idempotency-Key`.
 pub const MAX_KEY_LEN: usize = 200;
 
@@ -98,7 +100,10 @@ pub struct Ingest {
     routes: BTreeMap<String, Route>,
     keys: KeyStore,
     max_record: u64,
+    log_quota: Option<u64>,
     in_flight: Mutex<HashSet<(String, String)>>,
+    /// Keyed requests since keys were last expired.
+    keyed: std::sync::atomic::AtomicU64,
 }
 
 impl Ingest {
@@ -128,19 +133,28 @@ impl Ingest {
         let keys = KeyStore::open(&buffer.layout().ingest_db())?;
         let ingest = Ingest {
             max_record: u64::from(plan.log.max_record_bytes),
+            log_quota: plan.log.quota_bytes,
             buffer,
             routes,
             keys,
             in_flight: Mutex::default(),
+            keyed: 0.into(),
         };
         ingest.settle_interrupted()?;
+        ingest.expire_keys()?;
+        Ok(Arc::new(ingest))
+    }
+
+    /// Forgets idempotency keys older than their pipeline's window (on open, and every
+    /// [`EXPIRE_EVERY`] keyed requests).
+    fn expire_keys(&self) -> Result<(), IngestError> {
         let now = crate::dlq::writer::now_ms();
-        for (name, route) in &ingest.routes {
+        for (name, route) in &self.routes {
             let window =
                 i64::try_from(route.plan.idempotency_window.as_millis()).unwrap_or(i64::MAX);
-            ingest.keys.expire(name, now.saturating_sub(window))?;
+            self.keys.expire(name, now.saturating_sub(window))?;
         }
-        Ok(Arc::new(ingest))
+        Ok(())
     }
 
     /// The pipelines served.
@@ -208,7 +222,15 @@ impl Ingest {
         };
         self.check_quota(pipeline, route, batch.bytes)?;
         match key {
-            Some(k) => self.ingest_keyed(pipeline, route, body, k, &batch).await,
+            Some(k) => {
+                let n = self
+                    .keyed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n % EXPIRE_EVERY == EXPIRE_EVERY - 1 {
+                    tokio::task::block_in_place(|| self.expire_keys())?;
+                }
+                self.ingest_keyed(pipeline, route, body, k, &batch).await
+            }
             None => {
                 let plan: Vec<(u32, usize)> =
                     batch.groups.iter().map(|g| (g.partition, 0)).collect();
@@ -238,14 +260,13 @@ impl Ingest {
                 )));
             }
         }
-        let stats = self.buffer.log().stats();
-        if let Some(quota) = stats.quota_bytes
-            && stats.bytes + needed > quota
-        {
-            return Err(IngestError::Quota(format!(
-                "the log's disk quota is reached: {} of {quota} bytes used, the request needs {needed} more",
-                stats.bytes
-            )));
+        if let Some(quota) = self.log_quota {
+            let used = self.buffer.log().stats().bytes;
+            if used + needed > quota {
+                return Err(IngestError::Quota(format!(
+                    "the log's disk quota is reached: {used} of {quota} bytes used, the request needs {needed} more"
+                )));
+            }
         }
         Ok(())
     }
