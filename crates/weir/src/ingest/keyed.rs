@@ -209,3 +209,113 @@ fn find_tag(part: &weir_log::Partition, from: u64, tag: &[u8]) -> Result<Option<
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::buffer::Buffer;
+    use crate::ingest::keys::Request;
+    use crate::ingest::{body, prepare};
+
+    const BODY: &[u8] = b"{\"u\":0,\"i\":0}\n{\"u\":1,\"i\":1}\n{\"u\":2,\"i\":2}\n{\"u\":0,\"i\":3}\n{\"u\":1,\"i\":4}\n{\"u\":2,\"i\":5}\n";
+
+    fn open(dir: &std::path::Path) -> Arc<Ingest> {
+        let yaml = "data_dir: state
+pipelines:
+  events:
+    source: { type: http, key: .u, partitions: 2 }
+    sinks: [ { type: stdout } ]
+";
+        let plan = crate::config::load_str(&dir.join("weir.yaml"), yaml, |_| None).expect("plan");
+        Ingest::open(&plan, Buffer::open(&plan).expect("log")).expect("ingest")
+    }
+
+    fn stored(ingest: &Ingest) -> Vec<u64> {
+        let mut out = Vec::new();
+        for p in 0..2 {
+            let mut r = ingest
+                .buffer
+                .log()
+                .reader("events", p, weir_log::StartAt::Earliest)
+                .expect("reader");
+            for rec in r.read(100, 1 << 20).expect("read") {
+                let v: serde_json::Value = serde_json::from_slice(&rec.value).expect("json");
+                out.push(v["i"].as_u64().expect("i"));
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_request_cut_off_by_a_crash_stores_only_the_missing_records_on_retry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ingest = open(dir.path());
+        let route = &ingest.routes["events"];
+        let batch = prepare::prepare(
+            body::parse(BODY).expect("body"),
+            route.key.as_ref(),
+            2,
+            1 << 20,
+        )
+        .expect("batch");
+        assert_eq!(batch.groups.len(), 2, "both partitions get records");
+        // The crash: the row says both appends are pending; of the first partition's append
+        // one record reached the log, of the second none.
+        let req = Request {
+            pipeline: "events".into(),
+            key: "k1".into(),
+            body_crc: crc32c::crc32c(BODY),
+            body_len: BODY.len() as u64,
+            records: 6,
+            runs: batch
+                .groups
+                .iter()
+                .map(|g| Run {
+                    p: g.partition,
+                    total: g.records.len() as u64,
+                    present: Vec::new(),
+                    pending: Some((0, g.records.len() as u64)),
+                })
+                .collect(),
+            done: false,
+            created_ms: crate::dlq::writer::now_ms(),
+        };
+        ingest.keys.put(&req).expect("row");
+        let g = &batch.groups[0];
+        let keys = prepare::key_bytes(&g.records[..1], Some(&tag("k1")));
+        let first = weir_log::NewRecord {
+            key: keys[0].as_deref(),
+            value: &g.records[0].value,
+            timestamp_ms: None,
+        };
+        route.partitions[g.partition as usize]
+            .append(&[first])
+            .expect("append");
+        drop(ingest);
+
+        let ingest = open(dir.path());
+        let settled = ingest.keys.get("events", "k1").expect("get").expect("row");
+        assert!(!settled.done);
+        assert_eq!(
+            settled.runs.iter().map(Run::stored).sum::<u64>(),
+            1,
+            "{settled:?}"
+        );
+        let retry = ingest
+            .ingest("events", BODY, Some("k1"))
+            .await
+            .expect("retry");
+        assert_eq!(retry.answer.records, 6);
+        assert!(!retry.replayed);
+        assert_eq!(stored(&ingest), (0..6).collect::<Vec<_>>());
+        let again = ingest
+            .ingest("events", BODY, Some("k1"))
+            .await
+            .expect("again");
+        assert_eq!((again.answer, again.replayed), (retry.answer, true));
+        assert_eq!(stored(&ingest), (0..6).collect::<Vec<_>>());
+    }
+}

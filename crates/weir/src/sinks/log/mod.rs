@@ -99,6 +99,12 @@ impl SinkFactory for LogSinkFactory {
     }
 
     fn for_lane(&self, lane: &LaneId) -> Box<dyn Sink> {
+        Box::new(self.lane(lane))
+    }
+}
+
+impl LogSinkFactory {
+    fn lane(&self, lane: &LaneId) -> LogSink {
         let dir = self
             .buffer
             .layout()
@@ -108,14 +114,14 @@ impl SinkFactory for LogSinkFactory {
             self.plan.name.as_bytes(),
             lane.as_str().as_bytes(),
         ]);
-        Box::new(LogSink {
+        LogSink {
             dir,
             lane_tag: format!("s:{id:016x}"),
             key: self.plan.key.clone(),
             partitions: Arc::clone(&self.partitions),
             open: None,
             poisoned: false,
-        })
+        }
     }
 }
 
@@ -466,5 +472,158 @@ impl Sink for LogSink {
             self.open = None;
         }
         tokio::task::block_in_place(|| self.remove_staged(epoch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SinkPlan;
+    use crate::record::{RecordId, RecordMeta};
+
+    fn setup(dir: &Path) -> (Arc<Buffer>, LogSinkFactory) {
+        std::fs::write(dir.join("in.jsonl"), "{}\n").expect("input");
+        let yaml = "data_dir: state
+pipelines:
+  p:
+    source: { type: file, path: in.jsonl }
+    sinks: [ { type: log, topic: t, partitions: 2, key: .k } ]
+";
+        let plan = crate::config::load_str(&dir.join("weir.yaml"), yaml, |_| None).expect("plan");
+        let buffer = Buffer::open(&plan).expect("open the log");
+        let SinkPlan::Log(sink) = plan.pipelines[0].sinks[0].clone() else {
+            panic!("a log sink")
+        };
+        let f = LogSinkFactory::new(sink, "p".into(), Arc::clone(&buffer)).expect("factory");
+        (buffer, f)
+    }
+
+    fn records(n: u64) -> Vec<Record> {
+        (0..n)
+            .map(|i| {
+                let meta = RecordMeta::new(RecordId {
+                    source: "s".into(),
+                    partition: "x".into(),
+                    offset: i,
+                });
+                Record::new(serde_json::json!({"k": i % 3, "i": i}), meta)
+            })
+            .collect()
+    }
+
+    /// Every record of topic `t` as (k, i), per partition in offset order.
+    fn topic(buffer: &Buffer) -> Vec<Vec<(u64, u64)>> {
+        (0..2)
+            .map(|p| {
+                let mut r = buffer
+                    .log()
+                    .reader("t", p, weir_log::StartAt::Earliest)
+                    .expect("reader");
+                r.read(1000, 1 << 20)
+                    .expect("read")
+                    .iter()
+                    .map(|rec| {
+                        let v: serde_json::Value =
+                            serde_json::from_slice(&rec.value).expect("json");
+                        (v["k"].as_u64().expect("k"), v["i"].as_u64().expect("i"))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_commit_interrupted_after_part_of_its_appends_appends_only_the_rest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (buffer, f) = setup(dir.path());
+        let lane = LaneId::sanitized("a");
+        let mut s = f.lane(&lane);
+        s.recover(Epoch::NONE).await.expect("recover");
+        s.write(Epoch(1), &records(10)).await.expect("write");
+        s.precommit(Epoch(1)).await.expect("precommit");
+        // The process dies during commit(1) (after the checkpoint): the marker lists both
+        // appends as pending, and only the first two records of partition 0's append reached
+        // the log (a crash keeps a prefix of an append).
+        let staged = s.load_staged(Epoch(1)).expect("load").expect("staged");
+        let tag = format!("{}:1", s.lane_tag);
+        let mut marker = Marker {
+            epoch: 1,
+            runs: Vec::new(),
+            done: false,
+        };
+        for p in 0..2u32 {
+            let total = staged.iter().filter(|r| r.partition == p).count() as u64;
+            marker.runs.push(Run {
+                p,
+                total,
+                present: Vec::new(),
+                pending: Some((0, total)),
+            });
+        }
+        assert!(marker.runs.iter().all(|r| r.total >= 2), "{marker:?}");
+        let tmp = s.dir.join("tmp");
+        marker.store(&s.marker_path(), &tmp).expect("marker");
+        let first_two: Vec<&Staged> = staged.iter().filter(|r| r.partition == 0).take(2).collect();
+        let keys: Vec<_> = first_two
+            .iter()
+            .map(|r| keypath::encode_key(r.key.as_deref(), Some(&tag)))
+            .collect();
+        let new: Vec<NewRecord<'_>> = first_two
+            .iter()
+            .zip(&keys)
+            .map(|(r, k)| NewRecord {
+                key: k.as_deref(),
+                value: &r.value,
+                timestamp_ms: None,
+            })
+            .collect();
+        buffer.log().append("t", 0, &new).expect("partial append");
+        drop(s);
+
+        let mut s = f.lane(&lane);
+        s.recover(Epoch(1))
+            .await
+            .expect("recover rolls epoch 1 forward");
+        let after = topic(&buffer);
+        let mut all: Vec<u64> = after.iter().flatten().map(|(_, i)| *i).collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..10).collect::<Vec<_>>(), "{after:?}");
+        for part in &after {
+            for k in 0..3 {
+                let of_k: Vec<u64> = part
+                    .iter()
+                    .filter(|(kk, _)| *kk == k)
+                    .map(|(_, i)| *i)
+                    .collect();
+                assert!(
+                    of_k.windows(2).all(|w| w[0] < w[1]),
+                    "key {k} out of order: {part:?}"
+                );
+            }
+        }
+        // Committing or recovering epoch 1 again appends nothing.
+        s.commit(Epoch(1)).await.expect("commit again");
+        s.recover(Epoch(1)).await.expect("recover again");
+        assert_eq!(topic(&buffer), after);
+        assert!(!s.staged_path(Epoch(1)).exists());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn staged_epochs_after_the_checkpoint_are_dropped_and_never_appended() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (buffer, f) = setup(dir.path());
+        let lane = LaneId::sanitized("a");
+        let mut s = f.lane(&lane);
+        s.recover(Epoch::NONE).await.expect("recover");
+        s.write(Epoch(1), &records(4)).await.expect("write");
+        s.precommit(Epoch(1)).await.expect("precommit");
+        s.commit(Epoch(1)).await.expect("commit");
+        s.write(Epoch(2), &records(3)).await.expect("write");
+        s.precommit(Epoch(2)).await.expect("precommit"); // no checkpoint: the crash comes first
+        drop(s);
+        let mut s = f.lane(&lane);
+        s.recover(Epoch(1)).await.expect("recover");
+        assert_eq!(topic(&buffer).iter().map(Vec::len).sum::<usize>(), 4);
+        assert!(!s.staged_path(Epoch(2)).exists());
     }
 }
