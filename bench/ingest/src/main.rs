@@ -57,6 +57,9 @@ fn args() -> Args {
             other => panic!("unknown flag {other}"),
         }
     }
+    // The weir process runs in its own directory: make the path absolute.
+    a.weir = std::fs::canonicalize(&a.weir)
+        .unwrap_or_else(|e| panic!("--weir {}: {e}", a.weir.display()));
     a
 }
 

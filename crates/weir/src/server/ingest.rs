@@ -26,17 +26,10 @@ use serde_json::json;
 use super::{AppState, json_response};
 use crate::error::{Classified, ErrorClass};
 use crate::ingest::{Ingest, IngestError};
+use crate::observe::ingest::{IngestAccepted, IngestRefused};
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
     json_response(status, &json!({"error": message, "code": code}))
-}
-
-fn too_large(limit: u64) -> Response {
-    error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "too_large",
-        &format!("the body is larger than max_body ({limit} bytes)"),
-    )
 }
 
 /// The handler of `POST /ingest/{pipeline}`.
@@ -65,7 +58,7 @@ pub(super) async fn ingest(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return too_large(limit);
+        return respond(&ingest, &pipeline, Err(IngestError::TooLarge { limit }));
     }
     let key = match headers.get("idempotency-key").map(HeaderValue::to_str) {
         None => None,
@@ -81,7 +74,9 @@ pub(super) async fn ingest(
     let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
     let bytes = match Limited::new(body, limit_usize).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(limit),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return respond(&ingest, &pipeline, Err(IngestError::TooLarge { limit }));
+        }
         Err(e) => {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -112,6 +107,12 @@ fn respond(
 ) -> Response {
     let e = match result {
         Ok(outcome) => {
+            IngestAccepted {
+                pipeline,
+                records: outcome.answer.records,
+                replayed: outcome.replayed,
+            }
+            .emit();
             let mut r = json_response(StatusCode::OK, &outcome.answer);
             if outcome.replayed {
                 r.headers_mut()
@@ -140,13 +141,14 @@ fn respond(
         body["line"] = json!(line);
         body["column"] = json!(column);
     }
-    if status.is_server_error() {
-        tracing::warn!(
+    if ingest.max_body(pipeline).is_some() {
+        IngestRefused {
             pipeline,
-            status = status.as_u16(),
-            code = e.code(),
-            "ingest refused: {e}"
-        );
+            reason: e.code(),
+            status: status.as_u16(),
+            message: &e.to_string(),
+        }
+        .emit();
     }
     let mut r = json_response(status, &body);
     if status == StatusCode::SERVICE_UNAVAILABLE {
