@@ -49,3 +49,13 @@ pub trait Classified {
 pub fn io_class(_err: &std::io::Error) -> ErrorClass {
     ErrorClass::Fatal
 }
+
+/// The engine's class of an error of the embedded log (weir-log mirrors the three classes).
+#[must_use]
+pub fn log_class(err: &weir_log::Error) -> ErrorClass {
+    match err.class() {
+        weir_log::ErrorClass::Transient => ErrorClass::Transient,
+        weir_log::ErrorClass::Permanent => ErrorClass::Permanent,
+        weir_log::ErrorClass::Fatal => ErrorClass::Fatal,
+    }
+}

@@ -6,7 +6,12 @@
 //!   pipelines/<pipeline>/checkpoints/<lane>/.<epoch:012>.ckpt.tmp being written (never read)
 //!   pipelines/<pipeline>/lanes/<lane>.marker                     crash marker (poison pills)
 //!   pipelines/<pipeline>/audit-overrides/<epoch>|<lane>@<epoch>  operator accepts a halted epoch
+//!   pipelines/<pipeline>/log-sinks/<sink>/<lane>/<epoch:012>.jsonl  a log sink's staged epoch
+//!   pipelines/<pipeline>/log-sinks/<sink>/<lane>/appended.json     what it appended last (see sinks::log)
 //!   dlq.sqlite (+ -wal, -shm)                                    the dead-letter queue
+//!   log/                                                         the embedded log (weir-log): topics
+//!   log.lock                                                     held by the process that has the log open
+//!   ingest.sqlite (+ -wal, -shm)                                 HTTP ingest: idempotency keys, replay intents
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -84,6 +89,40 @@ impl Layout {
     #[must_use]
     pub fn dlq(&self) -> PathBuf {
         self.root.join("dlq.sqlite")
+    }
+
+    /// The embedded log's directory (weir-log: `topics/<topic>/<partition>/...`).
+    #[must_use]
+    pub fn log(&self) -> PathBuf {
+        self.root.join("log")
+    }
+
+    /// The lock file held by the one process that has the log open; it names that process and
+    /// the address of its server.
+    #[must_use]
+    pub fn log_lock(&self) -> PathBuf {
+        self.root.join("log.lock")
+    }
+
+    /// The HTTP ingest database: idempotency keys and `dlq replay --to-log` intents.
+    #[must_use]
+    pub fn ingest_db(&self) -> PathBuf {
+        self.root.join("ingest.sqlite")
+    }
+
+    /// One lane's directory of a log sink: staged epochs and the append marker.
+    #[must_use]
+    pub fn log_sink_lane(&self, pipeline: &str, sink: &str, lane: &LaneId) -> PathBuf {
+        self.pipeline(pipeline)
+            .join("log-sinks")
+            .join(sink)
+            .join(lane.as_str())
+    }
+
+    /// The directory holding every lane directory of a log sink.
+    #[must_use]
+    pub fn log_sink(&self, pipeline: &str, sink: &str) -> PathBuf {
+        self.pipeline(pipeline).join("log-sinks").join(sink)
     }
 
     /// The epoch a manifest file name stands for, if it is one.

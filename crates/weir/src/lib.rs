@@ -4,6 +4,7 @@
 //! into epochs and commits them with a checkpoint, so a crash anywhere loses nothing and
 //! duplicates nothing. See `DESIGN.md` for the architecture.
 
+pub mod buffer;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
@@ -13,6 +14,8 @@ pub mod epoch;
 pub mod error;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
+pub mod ingest;
+pub mod keypath;
 pub mod layout;
 pub mod observe;
 pub mod policy;

@@ -71,7 +71,7 @@ pipelines:
         column: 1,
         says: &[
             "unknown field `metrics`",
-            "expected one of data_dir, server, pipelines",
+            "expected one of data_dir, server, log, pipelines",
         ],
     },
     Case {

@@ -12,7 +12,7 @@ use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use support::fault::PANIC_ON;
-use support::http;
+use support::probe as http;
 use support::orders::{Orders, Spec};
 use support::pill::Pill;
 use support::{Workdir, committed_by_lane};

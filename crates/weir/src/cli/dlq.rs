@@ -44,6 +44,10 @@ pub enum DlqCommand {
         /// Only say what would be replayed.
         #[arg(long)]
         dry_run: bool,
+        /// Append the records to the input log of their (http-source) pipeline instead, where
+        /// the pipeline reads them again like new input; each leaves the DLQ once appended.
+        #[arg(long)]
+        to_log: bool,
     },
     /// Delete dead letters.
     Purge {
@@ -62,14 +66,14 @@ pub enum DlqCommand {
 pub struct FilterArgs {
     /// Only this pipeline.
     #[arg(long)]
-    pipeline: Option<String>,
+    pub(super) pipeline: Option<String>,
     /// Only this reason (`parse`, `transform`, `retries_exhausted`, `crash`, `validation`).
     #[arg(long)]
-    reason: Option<String>,
+    pub(super) reason: Option<String>,
 }
 
 impl FilterArgs {
-    fn filter(&self) -> DlqFilter {
+    pub(super) fn filter(&self) -> DlqFilter {
         DlqFilter {
             pipeline: self.pipeline.clone(),
             reason: self.reason.clone(),
@@ -78,7 +82,7 @@ impl FilterArgs {
     }
 }
 
-fn time_arg(flag: &str, text: &str) -> Result<i64, ExitCode> {
+pub(super) fn time_arg(flag: &str, text: &str) -> Result<i64, ExitCode> {
     let now = crate::dlq::writer::now_ms();
     if let Ok(d) = humantime::parse_duration(text) {
         return Ok(now - i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
@@ -114,7 +118,7 @@ fn one_line(text: &str, max: usize) -> String {
     }
 }
 
-fn print_table(entries: &[DeadLetter]) {
+pub(super) fn print_table(entries: &[DeadLetter]) {
     outln!(
         "{:>6}  {:<12} {:<10} {:<8} {:>4}  {:<20}  {:<36}  MESSAGE",
         "ID",
@@ -213,6 +217,13 @@ fn run(cmd: DlqCommand) -> Result<ExitCode, ExitCode> {
             config,
             filter,
             dry_run,
+            to_log: true,
+        } => super::dlq_to_log::replay(&config, &filter, dry_run),
+        DlqCommand::Replay {
+            config,
+            filter,
+            dry_run,
+            to_log: false,
         } => replay(&config, &filter, dry_run),
     }
 }

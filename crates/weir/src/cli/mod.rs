@@ -2,7 +2,10 @@
 
 mod audit_override;
 mod checkpoints;
+mod client;
 mod dlq;
+mod dlq_to_log;
+mod log;
 mod run;
 mod validate;
 
@@ -63,6 +66,9 @@ enum Command {
     /// Inspect, replay and purge the dead-letter queue.
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
+    /// Inspect the embedded log: statistics, records.
+    #[command(subcommand)]
+    Log(log::LogCommand),
     /// Show each lane's latest checkpoint: epoch, offset, age.
     Checkpoints {
         /// The configuration file.
@@ -80,6 +86,7 @@ pub fn main() -> ExitCode {
         Command::Validate { config } => validate::validate(&config),
         Command::Checkpoints { config } => checkpoints::checkpoints(&config),
         Command::Dlq(cmd) => dlq::dlq(cmd),
+        Command::Log(cmd) => log::log(cmd),
         Command::AuditOverride {
             config,
             pipeline,

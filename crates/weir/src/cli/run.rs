@@ -26,8 +26,32 @@ pub fn run(config: &Path, listen: Option<SocketAddr>) -> ExitCode {
     rt.block_on(async move {
         let health = Arc::new(Health::default());
         let addr = listen.unwrap_or(plan.listen);
-        match crate::server::start(addr, Arc::clone(&health)).await {
-            Ok(bound) => tracing::info!("serving /metrics and /health on http://{bound}"),
+        // The log is opened (and interrupted ingest requests settled) before the server
+        // accepts anything: producers can write while the pipelines recover, lag or are down.
+        let (buffer, ingest) = if crate::buffer::needed(&plan) {
+            match runtime::open_buffer(&plan) {
+                Ok((b, i)) => (Some(b), Some(i)),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return ExitCode::from(super::EXIT_FAILED);
+                }
+            }
+        } else {
+            (None, None)
+        };
+        match crate::server::start(addr, Arc::clone(&health), ingest.clone()).await {
+            Ok(bound) => {
+                if let Some(b) = &buffer {
+                    b.announce(bound);
+                }
+                match &ingest {
+                    Some(i) if i.pipelines().next().is_some() => {
+                        let routes: Vec<String> = i.pipelines().map(|p| format!("/ingest/{p}")).collect();
+                        tracing::info!("serving /metrics, /health and {} on http://{bound}", routes.join(", "));
+                    }
+                    _ => tracing::info!("serving /metrics and /health on http://{bound}"),
+                }
+            }
             Err(e) => {
                 eprintln!("error: cannot listen on {addr}: {e} (set server.listen or --listen; port 0 picks a free port)");
                 return ExitCode::from(super::EXIT_FAILED);
@@ -35,7 +59,11 @@ pub fn run(config: &Path, listen: Option<SocketAddr>) -> ExitCode {
         }
         let (tx, rx) = watch::channel(false);
         tokio::spawn(signals(tx));
-        match runtime::run(&plan, &RunOptions::default(), &health, rx).await {
+        let options = RunOptions {
+            buffer,
+            ..RunOptions::default()
+        };
+        match runtime::run(&plan, &options, &health, rx).await {
             Ok(report) if report.failed.is_empty() && report.halted.is_empty() => {
                 if report.stopped {
                     tracing::info!("stopped; every lane committed its open epoch");

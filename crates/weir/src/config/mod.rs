@@ -7,9 +7,11 @@
 pub mod diagnostic;
 pub mod env;
 mod failure;
+pub mod log;
 pub mod model;
 pub mod plan;
 mod quality;
+pub mod size;
 pub mod validate;
 
 use std::path::Path;

@@ -18,6 +18,9 @@ pub struct RawConfig {
     /// The metrics / health / API server.
     #[serde(default)]
     pub server: RawServer,
+    /// The embedded log under `data_dir` (HTTP ingest, `log` sources and sinks).
+    #[serde(default)]
+    pub log: super::log::RawLog,
     /// Pipelines by name.
     pub pipelines: Spanned<BTreeMap<String, Spanned<RawPipeline>>>,
 }
@@ -146,6 +149,13 @@ pub enum RawSource {
         /// Declared fields: types are coerced on read, defaults filled in.
         #[serde(default)]
         schema: BTreeMap<String, RawFieldSchema>,
+    },
+    /// `POST /ingest/<pipeline>` on the server, buffered in the embedded log.
+    Http(super::log::RawHttpSource),
+    /// A topic of the embedded log; one lane per partition.
+    Log {
+        /// The topic.
+        topic: String,
     },
 }
 
@@ -288,6 +298,8 @@ pub enum RawSink {
     },
     /// Standard output, one JSON line per record.
     Stdout {},
+    /// A topic of the embedded log, appended exactly once per epoch.
+    Log(super::log::RawLogSink),
 }
 
 /// `checkpoint:` section.

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::log::{HttpSourcePlan, LogSinkPlan};
 pub use super::model::{FileFormat, OutputFormat};
 
 /// Default `server.listen`.
@@ -20,6 +21,8 @@ pub struct Plan {
     pub listen: SocketAddr,
     /// The pipelines, ordered by name.
     pub pipelines: Vec<PipelinePlan>,
+    /// The embedded log's settings (`log:`).
+    pub log: weir_log::LogConfig,
 }
 
 /// One pipeline.
@@ -88,6 +91,13 @@ pub enum SourcePlan {
         /// Declared fields, coerced on read.
         schema: Option<crate::quality::coerce::RecordSchema>,
     },
+    /// HTTP ingest into the topic named after the pipeline.
+    Http(HttpSourcePlan),
+    /// A topic of the embedded log.
+    Log {
+        /// The topic.
+        topic: String,
+    },
 }
 
 /// A transform stage.
@@ -130,6 +140,8 @@ pub enum SinkPlan {
         /// Sink name.
         name: String,
     },
+    /// A topic of the embedded log.
+    Log(LogSinkPlan),
 }
 
 impl SinkPlan {
@@ -138,6 +150,7 @@ impl SinkPlan {
     pub fn name(&self) -> &str {
         match self {
             Self::File { name, .. } | Self::Stdout { name } => name,
+            Self::Log(l) => &l.name,
         }
     }
 
@@ -147,6 +160,8 @@ impl SinkPlan {
         match self {
             Self::File { .. } => Guarantee::ExactlyOnce,
             Self::Stdout { .. } => Guarantee::AtLeastOnce,
+            Self::Log(l) if l.durable => Guarantee::ExactlyOnce,
+            Self::Log(_) => Guarantee::AtLeastOnce,
         }
     }
 }

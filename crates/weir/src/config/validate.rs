@@ -94,6 +94,8 @@ pub fn validate(
             .parse()
             .unwrap_or_else(|_| unreachable!("default address parses")),
     };
+    let log = super::log::log_section(&mut cx, &raw.log);
+    let durable = log.fsync == weir_log::Fsync::Always;
     if raw.pipelines.value.is_empty() {
         cx.err(
             pos(&raw.pipelines),
@@ -102,17 +104,19 @@ pub fn validate(
     }
     let mut pipelines = Vec::new();
     for (name, p) in &raw.pipelines.value {
-        if let Some(plan) = pipeline(&mut cx, name, p) {
+        if let Some(plan) = pipeline(&mut cx, name, p, durable) {
             pipelines.push(plan);
         }
     }
     check_sink_dirs_unique(&mut cx, &raw.pipelines.value, &pipelines);
+    super::log::check_topics(&mut cx, &raw.pipelines.value, &pipelines);
     if cx.problems.is_empty() {
         Ok(Plan {
             config_path: config_path.to_path_buf(),
             data_dir,
             listen,
             pipelines,
+            log,
         })
     } else {
         let mut problems = cx.problems;
@@ -121,7 +125,12 @@ pub fn validate(
     }
 }
 
-fn pipeline(cx: &mut Ctx<'_>, name: &str, p: &Spanned<RawPipeline>) -> Option<PipelinePlan> {
+fn pipeline(
+    cx: &mut Ctx<'_>,
+    name: &str,
+    p: &Spanned<RawPipeline>,
+    durable: bool,
+) -> Option<PipelinePlan> {
     let before = cx.problems.len();
     if name.is_empty()
         || !name
@@ -147,8 +156,9 @@ fn pipeline(cx: &mut Ctx<'_>, name: &str, p: &Spanned<RawPipeline>) -> Option<Pi
             "`sinks` is empty: expected at least one sink",
         );
     }
-    let sinks = sinks(cx, &p.value.sinks.value);
+    let sinks = sinks(cx, &p.value.sinks.value, durable);
     let checkpoint = checkpoint(cx, &p.value.checkpoint);
+    super::log::check_unbounded(cx, pos(&p.value.source), source.as_ref(), &checkpoint);
     let parallelism = match &p.value.parallelism {
         Some(n) if n.value == 0 => {
             cx.err(pos(n), "`parallelism` must be at least 1");
@@ -192,6 +202,14 @@ fn pipeline(cx: &mut Ctx<'_>, name: &str, p: &Spanned<RawPipeline>) -> Option<Pi
 
 fn source(cx: &mut Ctx<'_>, s: &Spanned<RawSource>) -> Option<SourcePlan> {
     match &s.value {
+        RawSource::Http(h) => Some(SourcePlan::Http(super::log::http_source(cx, pos(s), h))),
+        RawSource::Log { topic } => {
+            let at = locate_value(cx.source, pos(s), "topic");
+            super::log::topic_name(cx, at, topic);
+            Some(SourcePlan::Log {
+                topic: topic.clone(),
+            })
+        }
         RawSource::File {
             path,
             format,
@@ -279,7 +297,7 @@ fn transform(cx: &mut Ctx<'_>, index: usize, t: &Spanned<RawTransform>) -> Optio
     }
 }
 
-fn sinks(cx: &mut Ctx<'_>, raw: &[Spanned<RawSink>]) -> Vec<SinkPlan> {
+fn sinks(cx: &mut Ctx<'_>, raw: &[Spanned<RawSink>], durable: bool) -> Vec<SinkPlan> {
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
     for s in raw {
         *counts.entry(sink_type(&s.value)).or_default() += 1;
@@ -308,6 +326,13 @@ fn sinks(cx: &mut Ctx<'_>, raw: &[Spanned<RawSink>]) -> Vec<SinkPlan> {
                 });
             }
             RawSink::Stdout {} => out.push(SinkPlan::Stdout { name }),
+            RawSink::Log(l) => out.push(SinkPlan::Log(super::log::log_sink(
+                cx,
+                pos(s),
+                name,
+                l,
+                durable,
+            ))),
         }
     }
     out
@@ -317,6 +342,7 @@ fn sink_type(s: &RawSink) -> &'static str {
     match s {
         RawSink::File { .. } => "file",
         RawSink::Stdout {} => "stdout",
+        RawSink::Log(_) => "log",
     }
 }
 

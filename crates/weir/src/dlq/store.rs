@@ -387,6 +387,25 @@ impl DlqStore {
         })
     }
 
+    /// Deletes the entries with these ids (those that still exist); returns how many.
+    ///
+    /// # Errors
+    /// When the database cannot be written.
+    pub fn remove(&self, ids: &[i64]) -> Result<u64, DlqError> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            let mut n = 0;
+            {
+                let mut del = tx.prepare_cached("DELETE FROM dead_letters WHERE id = ?1")?;
+                for id in ids {
+                    n += del.execute([id])? as u64;
+                }
+            }
+            tx.commit()?;
+            Ok(n)
+        })
+    }
+
     /// Entries of `pipeline` in the DLQ now.
     ///
     /// # Errors

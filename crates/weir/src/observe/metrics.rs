@@ -43,6 +43,10 @@ pub struct Metrics {
     pub audit_failures: IntCounterVec,
     /// Trips of the failure-ratio gate, by pipeline.
     pub gate_trips: IntCounterVec,
+    /// Records acknowledged by HTTP ingest, by pipeline.
+    pub ingest_records: IntCounterVec,
+    /// Ingest requests refused, by pipeline and reason.
+    pub ingest_refused: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -169,6 +173,18 @@ impl Metrics {
                 "weir_retries_total",
                 "Retries of transient failures.",
                 &["pipeline", "stage"],
+            ),
+            ingest_records: counter(
+                &r,
+                "weir_ingest_records_total",
+                "Records acknowledged by HTTP ingest (durable in the log).",
+                &["pipeline"],
+            ),
+            ingest_refused: counter(
+                &r,
+                "weir_ingest_refused_total",
+                "HTTP ingest requests refused.",
+                &["pipeline", "reason"],
             ),
             checkpoint_duration,
             registry: r,

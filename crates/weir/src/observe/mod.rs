@@ -2,6 +2,7 @@
 
 pub mod events;
 pub mod health;
+pub mod ingest;
 pub mod logging;
 pub mod metrics;
 pub mod progress;

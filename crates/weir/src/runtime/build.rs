@@ -8,15 +8,18 @@ use crate::quality::audit::Audit;
 use crate::quality::coerce::RecordSchema;
 use crate::transforms::validate::ValidateTransform;
 
+use crate::buffer::Buffer;
 use crate::checkpoint::CheckpointStore;
 use crate::config::{CheckpointPlan, PipelinePlan, SinkPlan, SourcePlan, TransformPlan};
 use crate::dlq::DlqStore;
 use crate::dlq::redact::Redactor;
 use crate::sinks::SinkFactory;
 use crate::sinks::file::FileSinkFactory;
+use crate::sinks::log::LogSinkFactory;
 use crate::sinks::stdout::StdoutSinkFactory;
 use crate::sources::Source;
 use crate::sources::file::FileSource;
+use crate::sources::log::LogSource;
 use crate::transforms::Transform;
 use crate::transforms::jq::JqTransform;
 
@@ -58,16 +61,27 @@ pub struct Pipeline {
     pub transform_threads: std::sync::atomic::AtomicUsize,
 }
 
-/// Builds `plan`.
+/// Builds `plan`; `buffer` is the open embedded log, needed by `http` and `log` sources and
+/// `log` sinks.
 ///
 /// # Errors
-/// When a transform does not compile (validation has normally caught this already).
+/// When a transform does not compile (validation has normally caught this already), or the
+/// pipeline needs the embedded log and `buffer` is `None`.
 pub fn build(
     plan: &PipelinePlan,
     store: Arc<dyn CheckpointStore>,
     dlq: Option<Arc<DlqStore>>,
     overrides: PathBuf,
+    buffer: Option<&Arc<Buffer>>,
 ) -> anyhow::Result<Pipeline> {
+    let need_buffer = || {
+        buffer.cloned().ok_or_else(|| {
+            anyhow::anyhow!(
+                "pipeline `{}` needs the embedded log, which is not open",
+                plan.name
+            )
+        })
+    };
     let source: Arc<dyn Source> = match &plan.source {
         SourcePlan::File {
             pattern, format, ..
@@ -75,6 +89,18 @@ pub fn build(
             plan.name.as_str(),
             pattern.clone(),
             *format,
+            plan.batch_size,
+        )),
+        SourcePlan::Http(_) => Arc::new(LogSource::new(
+            plan.name.as_str().into(),
+            need_buffer()?,
+            plan.name.clone(),
+            plan.batch_size,
+        )),
+        SourcePlan::Log { topic } => Arc::new(LogSource::new(
+            plan.name.as_str().into(),
+            need_buffer()?,
+            topic.clone(),
             plan.batch_size,
         )),
     };
@@ -100,18 +126,20 @@ pub fn build(
             )),
         }
     }
-    let sinks: Vec<Arc<dyn SinkFactory>> = plan
-        .sinks
-        .iter()
-        .map(|s| -> Arc<dyn SinkFactory> {
-            match s {
-                SinkPlan::File { name, dir, .. } => {
-                    Arc::new(FileSinkFactory::new(name.clone(), dir.clone()))
-                }
-                SinkPlan::Stdout { name } => Arc::new(StdoutSinkFactory::new(name.clone())),
+    let mut sinks: Vec<Arc<dyn SinkFactory>> = Vec::new();
+    for s in &plan.sinks {
+        sinks.push(match s {
+            SinkPlan::File { name, dir, .. } => {
+                Arc::new(FileSinkFactory::new(name.clone(), dir.clone()))
             }
-        })
-        .collect();
+            SinkPlan::Stdout { name } => Arc::new(StdoutSinkFactory::new(name.clone())),
+            SinkPlan::Log(l) => Arc::new(LogSinkFactory::new(
+                l.clone(),
+                plan.name.as_str().into(),
+                need_buffer()?,
+            )?),
+        });
+    }
     Ok(Pipeline {
         name: plan.name.as_str().into(),
         source,
@@ -127,6 +155,7 @@ pub fn build(
         quarantine_after: plan.quarantine_after_crashes,
         schema: match &plan.source {
             SourcePlan::File { schema, .. } => schema.clone().map(Arc::new),
+            SourcePlan::Http(_) | SourcePlan::Log { .. } => None,
         },
         audits: plan.audits.clone(),
         gate: plan.gate,

@@ -398,6 +398,12 @@ impl Lane<'_> {
         if let Some(dlq) = self.state.dlq.as_mut() {
             dlq.commit(epoch)?;
         }
+        if self.pipeline.checkpoint.enabled {
+            self.pipeline
+                .source
+                .checkpointed(self.spec, self.offset)
+                .await;
+        }
         CheckpointCommitted {
             pipeline: &self.pipeline.name,
             lane: &self.spec.id,

@@ -18,6 +18,7 @@ use anyhow::Context;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
+use crate::buffer::{self, Buffer};
 use crate::checkpoint::CheckpointStore;
 use crate::checkpoint::local::LocalStore;
 use crate::config::Plan;
@@ -58,6 +59,9 @@ pub struct RunOptions {
     pub progress_every: Duration,
     /// What to process.
     pub work: Work,
+    /// The embedded log, when the caller has opened it already (`weir run` does, to serve HTTP
+    /// ingest); otherwise `run` opens it if a pipeline needs it.
+    pub buffer: Option<Arc<Buffer>>,
 }
 
 impl Default for RunOptions {
@@ -65,8 +69,21 @@ impl Default for RunOptions {
         Self {
             progress_every: Duration::from_secs(10),
             work: Work::Sources,
+            buffer: None,
         }
     }
+}
+
+/// Opens the embedded log of `plan` and settles HTTP requests a crash interrupted (which must
+/// happen before anything else appends to the log).
+///
+/// # Errors
+/// When the log is open in another process or cannot be opened.
+pub fn open_buffer(plan: &Plan) -> anyhow::Result<(Arc<Buffer>, Arc<crate::ingest::Ingest>)> {
+    let buffer = Buffer::open(plan).context("cannot open the embedded log")?;
+    let ingest = crate::ingest::Ingest::open(plan, Arc::clone(&buffer))
+        .context("cannot open the ingest idempotency store")?;
+    Ok((buffer, ingest))
 }
 
 /// Opens the dead-letter store of `plan`'s data directory.
@@ -100,6 +117,11 @@ pub async fn run(
     let dlq = open_dlq(plan)?;
     let store: Arc<dyn CheckpointStore> = Arc::new(LocalStore::new(layout.clone()));
     let progress = Arc::new(Progress::default());
+    let buffer = match &options.buffer {
+        Some(b) => Some(Arc::clone(b)),
+        None if buffer::needed(plan) => Some(open_buffer(plan)?.0),
+        None => None,
+    };
 
     let mut tasks = Vec::new();
     let mut stops = Vec::new();
@@ -111,6 +133,7 @@ pub async fn run(
             Arc::clone(&store),
             Some(Arc::clone(&dlq)),
             layout.audit_overrides(&p.name),
+            buffer.as_ref(),
         )?;
         let replay = match &options.work {
             Work::Sources => false,
@@ -144,15 +167,26 @@ pub async fn run(
             retention.push((Arc::clone(&pipeline.name), keep));
         }
         let (stop_tx, stop_rx) = watch::channel(false);
-        let permits = Arc::new(Semaphore::new(pipeline.parallelism));
         let lanes = pipeline
             .source
             .lanes()
             .await
             .with_context(|| format!("pipeline `{}`", pipeline.name))?;
+        // A lane of an unbounded source never finishes, so it would hold its permit for good:
+        // every lane of one must run at once.
+        let permitted = if pipeline.source.bounded() || replay {
+            pipeline.parallelism
+        } else {
+            if pipeline.parallelism < lanes.len() {
+                tracing::info!(pipeline = %pipeline.name, parallelism = pipeline.parallelism, lanes = lanes.len(),
+                    "the source is unbounded: all its lanes run at once");
+            }
+            pipeline.parallelism.max(lanes.len())
+        };
+        let permits = Arc::new(Semaphore::new(permitted));
         // Cores are shared by the lanes that run at once; a single big file gets them all.
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        let running = pipeline.parallelism.min(lanes.len()).max(1);
+        let running = permitted.min(lanes.len()).max(1);
         pipeline.transform_threads.store(
             (cores / running).max(1),
             std::sync::atomic::Ordering::Relaxed,

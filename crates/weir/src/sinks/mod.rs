@@ -7,6 +7,7 @@
 //! older still staged) forward and discards or withdraws everything newer.
 
 pub mod file;
+pub mod log;
 pub mod stdout;
 
 use async_trait::async_trait;

@@ -7,6 +7,7 @@
 
 pub mod dlq;
 pub mod file;
+pub mod log;
 
 use std::sync::Arc;
 
@@ -57,6 +58,14 @@ pub enum SourceError {
         /// What is wrong.
         message: String,
     },
+    /// A partition of the embedded log could not be read.
+    #[error("log partition {partition}: {source}")]
+    Log {
+        /// `topic/partition`.
+        partition: String,
+        /// The error.
+        source: weir_log::Error,
+    },
 }
 
 impl Classified for SourceError {
@@ -68,6 +77,7 @@ impl Classified for SourceError {
         match self {
             Self::Io { .. } => "source_io",
             Self::Format { .. } => "source_format",
+            Self::Log { .. } => "source_log",
         }
     }
 }
@@ -92,6 +102,10 @@ pub trait Source: Send + Sync {
     /// # Errors
     /// When the lane cannot be opened or positioned.
     async fn open(&self, lane: &LaneSpec, offset: u64) -> Result<Box<dyn LaneReader>, SourceError>;
+
+    /// Told after each checkpoint of `lane` that everything before `next_offset` is committed
+    /// (a log source lets retention free it). Failures are the source's to log.
+    async fn checkpointed(&self, _lane: &LaneSpec, _next_offset: u64) {}
 }
 
 /// Reads one lane in batches.

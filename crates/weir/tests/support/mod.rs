@@ -116,6 +116,7 @@ pub mod bad_orders;
 pub mod dlq;
 pub mod fault;
 pub mod http;
+pub mod probe;
 pub mod inspect;
 pub mod orders;
 pub mod pill;

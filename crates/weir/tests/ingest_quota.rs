@@ -1,0 +1,73 @@
+//! A full disk quota: ingest answers 503 with `Retry-After` and stores nothing of the refused
+//! request; everything acknowledged before is stored and delivered.
+
+mod support;
+
+use support::Workdir;
+use support::http::{post, stop};
+
+const CONFIG: &str = "weir.yaml";
+const LOG: &str = "weir.log";
+
+#[test]
+fn a_full_quota_gives_503_with_retry_after_and_stores_nothing_of_the_request() {
+    let w = Workdir::new();
+    w.write(
+        CONFIG,
+        "data_dir: ./state
+log: { quota: 64KiB }
+pipelines:
+  events:
+    source: { type: http, key: .user_id, partitions: 2, retry_after: 3s }
+    sinks:
+      - { type: file, path: out }
+    checkpoint: { interval: 20ms }
+",
+    );
+    let server = w.start_server(CONFIG, LOG);
+    let pad = "x".repeat(900);
+    let mut accepted = 0u64;
+    let mut refused = None;
+    for i in 0..200 {
+        let body: String = (0..8)
+            .map(|j| {
+                format!(
+                    "{{\"user_id\":\"u{j}\",\"n\":{},\"pad\":\"{pad}\"}}\n",
+                    i * 8 + j
+                )
+            })
+            .collect();
+        let r = post(server.addr, "/ingest/events", &[], body.as_bytes()).expect("post");
+        match r.status {
+            200 => accepted += r.json()["records"].as_u64().expect("records"),
+            _ => {
+                refused = Some((r, body));
+                break;
+            }
+        }
+    }
+    let (r, body) = refused.expect("the quota is reached within 200 requests of 8 KB");
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.header("retry-after"), Some("3"));
+    assert_eq!(r.json()["code"], "quota_exceeded");
+    assert!(accepted > 0 && accepted.is_multiple_of(8), "{accepted}");
+    // Still full: the same request is refused again (nothing frees space: active segments are
+    // never deleted).
+    let again = post(server.addr, "/ingest/events", &[], body.as_bytes()).expect("post");
+    assert_eq!(
+        (again.status, again.header("retry-after")),
+        (503, Some("3")),
+        "{}",
+        again.body
+    );
+    assert_eq!(w.topic_records(CONFIG, "events"), accepted);
+    w.wait_until(LOG, "the accepted records in the output", || {
+        w.output_len("out") as u64 == accepted
+    });
+    stop(&w, server, LOG);
+    let out: usize = support::committed_by_lane(&w.path().join("out"))
+        .values()
+        .map(Vec::len)
+        .sum();
+    assert_eq!(out as u64, accepted);
+}
