@@ -4,12 +4,16 @@
 //! and [`validate`](validate::validate), which collects every problem with its line and column.
 //! Relative paths in the file are relative to the file's own directory.
 
+pub mod dependencies;
 pub mod diagnostic;
+pub mod enrich;
 pub mod env;
 mod failure;
 pub mod model;
 pub mod plan;
 mod quality;
+pub mod sinks_http;
+pub mod sinks_pg;
 pub mod validate;
 
 use std::path::Path;

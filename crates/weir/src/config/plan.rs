@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::dependencies::DependencyPlan;
 pub use super::model::{FileFormat, OutputFormat};
 
 /// Default `server.listen`.
@@ -111,6 +112,8 @@ pub enum TransformPlan {
         /// What to do with a failing record.
         on_failure: super::model::OnFailure,
     },
+    /// An HTTP enrichment.
+    EnrichHttp(crate::transforms::enrich_http::EnrichPlan),
 }
 
 /// A sink.
@@ -130,6 +133,10 @@ pub enum SinkPlan {
         /// Sink name.
         name: String,
     },
+    /// A PostgreSQL table.
+    Postgres(crate::sinks::postgres::config::PgSinkPlan),
+    /// An HTTP endpoint.
+    Http(crate::sinks::http::HttpSinkPlan),
 }
 
 impl SinkPlan {
@@ -138,6 +145,8 @@ impl SinkPlan {
     pub fn name(&self) -> &str {
         match self {
             Self::File { name, .. } | Self::Stdout { name } => name,
+            Self::Postgres(p) => &p.name,
+            Self::Http(p) => &p.name,
         }
     }
 
@@ -146,7 +155,11 @@ impl SinkPlan {
     pub fn guarantee(&self) -> Guarantee {
         match self {
             Self::File { .. } => Guarantee::ExactlyOnce,
-            Self::Stdout { .. } => Guarantee::AtLeastOnce,
+            Self::Stdout { .. } | Self::Http(_) => Guarantee::AtLeastOnce,
+            Self::Postgres(p) => match p.mode {
+                crate::sinks::postgres::config::PgMode::Upsert => Guarantee::EffectivelyOnce,
+                crate::sinks::postgres::config::PgMode::Transactional => Guarantee::ExactlyOnce,
+            },
         }
     }
 }

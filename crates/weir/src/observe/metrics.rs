@@ -43,9 +43,11 @@ pub struct Metrics {
     pub audit_failures: IntCounterVec,
     /// Trips of the failure-ratio gate, by pipeline.
     pub gate_trips: IntCounterVec,
+    /// Breakers, degraded records and calls of dependencies.
+    pub dependency: super::dependency::DependencyMetrics,
 }
 
-fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+pub(super) fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels)
         .unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
     registry
@@ -54,7 +56,7 @@ fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntC
     c
 }
 
-fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+pub(super) fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     let g = IntGaugeVec::new(Opts::new(name, help), labels)
         .unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
     registry
@@ -171,6 +173,7 @@ impl Metrics {
                 &["pipeline", "stage"],
             ),
             checkpoint_duration,
+            dependency: super::dependency::DependencyMetrics::new(&r),
             registry: r,
         }
     }

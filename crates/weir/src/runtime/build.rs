@@ -18,6 +18,11 @@ use crate::sinks::stdout::StdoutSinkFactory;
 use crate::sources::Source;
 use crate::sources::file::FileSource;
 use crate::transforms::Transform;
+use crate::config::DependencyPlan;
+use crate::dependency::Dependency;
+use crate::sinks::http::HttpSinkFactory;
+use crate::sinks::postgres::PgSinkFactory;
+use crate::transforms::enrich_http::EnrichHttp;
 use crate::transforms::jq::JqTransform;
 
 /// A pipeline ready to run.
@@ -54,6 +59,26 @@ pub struct Pipeline {
     pub gate: Option<(f64, usize)>,
     /// Where operators' audit overrides are found.
     pub overrides: PathBuf,
+    /// The external systems its sinks and transforms call (one each, shared by all lanes).
+    pub dependencies: Vec<Arc<Dependency>>,
+}
+
+/// One [`Dependency`] per name within a pipeline, so every stage naming it shares its
+/// bulkhead and breaker.
+struct Dependencies {
+    pipeline: String,
+    made: Vec<Arc<Dependency>>,
+}
+
+impl Dependencies {
+    fn get(&mut self, plan: &DependencyPlan) -> Arc<Dependency> {
+        if let Some(d) = self.made.iter().find(|d| d.name() == plan.name) {
+            return Arc::clone(d);
+        }
+        let d = Arc::new(Dependency::new(&self.pipeline, plan.clone()));
+        self.made.push(Arc::clone(&d));
+        d
+    }
 }
 
 /// Builds `plan`.
@@ -76,6 +101,10 @@ pub fn build(
             plan.batch_size,
         )),
     };
+    let mut deps = Dependencies {
+        pipeline: plan.name.clone(),
+        made: Vec::new(),
+    };
     let mut transforms: Vec<Arc<dyn Transform>> = Vec::new();
     for t in &plan.transforms {
         match t {
@@ -96,20 +125,29 @@ pub fn build(
                 )
                 .map_err(anyhow::Error::msg)?,
             )),
+            TransformPlan::EnrichHttp(p) => {
+                let dep = deps.get(&p.dependency);
+                transforms.push(Arc::new(EnrichHttp::new(&plan.name, p.clone(), dep)));
+            }
         }
     }
-    let sinks: Vec<Arc<dyn SinkFactory>> = plan
-        .sinks
-        .iter()
-        .map(|s| -> Arc<dyn SinkFactory> {
-            match s {
-                SinkPlan::File { name, dir, .. } => {
-                    Arc::new(FileSinkFactory::new(name.clone(), dir.clone()))
-                }
-                SinkPlan::Stdout { name } => Arc::new(StdoutSinkFactory::new(name.clone())),
+    let mut sinks: Vec<Arc<dyn SinkFactory>> = Vec::new();
+    for s in &plan.sinks {
+        sinks.push(match s {
+            SinkPlan::File { name, dir, .. } => {
+                Arc::new(FileSinkFactory::new(name.clone(), dir.clone()))
             }
-        })
-        .collect();
+            SinkPlan::Stdout { name } => Arc::new(StdoutSinkFactory::new(name.clone())),
+            SinkPlan::Postgres(p) => {
+                let dep = deps.get(&p.dependency);
+                Arc::new(PgSinkFactory::new(&plan.name, p.clone(), dep)?)
+            }
+            SinkPlan::Http(p) => {
+                let dep = deps.get(&p.dependency);
+                Arc::new(HttpSinkFactory::new(&plan.name, p.clone(), dep))
+            }
+        });
+    }
     Ok(Pipeline {
         name: plan.name.as_str().into(),
         source,
@@ -129,5 +167,6 @@ pub fn build(
         audits: plan.audits.clone(),
         gate: plan.gate,
         overrides,
+        dependencies: deps.made,
     })
 }

@@ -113,6 +113,10 @@ pub fn committed_by_lane(dir: &Path) -> BTreeMap<String, Vec<String>> {
 }
 
 pub mod inspect;
+pub mod ledger;
 pub mod orders;
+pub mod postgres;
 pub mod process;
 pub mod rng;
+pub mod scrape;
+pub mod stub;
