@@ -9,7 +9,10 @@ use support::Workdir;
 fn validate(w: &Workdir, text: &str) -> (bool, String, String) {
     w.write("in/a.jsonl", "{\"id\":1,\"user_id\":\"u1\"}\n");
     w.write("weir.yaml", text);
-    let out = w.weir(&["validate", "weir.yaml"]).output().expect("weir validate");
+    let out = w
+        .weir(&["validate", "weir.yaml"])
+        .output()
+        .expect("weir validate");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -52,7 +55,10 @@ fn the_issues_yaml_is_accepted_and_the_guarantee_follows_the_mode() {
     );
     let (ok, stdout, stderr) = validate(&w, &with_file);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("pipeline orders: at-least-once"), "{stdout}");
+    assert!(
+        stdout.contains("pipeline orders: at-least-once"),
+        "{stdout}"
+    );
     assert!(stdout.contains("http (at-least-once)"), "{stdout}");
 }
 
@@ -81,16 +87,16 @@ pipelines:
     let expect = [
         "weir.yaml:3:14: `users_api.timeout` must be greater than zero",
         "weir.yaml:4:18: `users_api.concurrency` must be at least 1",
-        "weir.yaml:5:31: `users_api.breaker.failure_rate` must be in (0, 1]",
-        "weir.yaml:5:63: `users_api.breaker.min_calls` (6) must not exceed `window` (5)",
-        "weir.yaml:5:76: `users_api.breaker.open_for` must be greater than zero",
+        "weir.yaml:5:30: `users_api.breaker.failure_rate` must be in (0, 1]",
+        "weir.yaml:5:57: `users_api.breaker.min_calls` (6) must not exceed `window` (5)",
+        "weir.yaml:5:70: `users_api.breaker.open_for` must be greater than zero",
         "weir.yaml:7:5: dependency `db` has no `timeout`",
         "weir.yaml:9:14: `other.timeout` must be greater than zero",
-        "weir.yaml:14:43: unknown dependency `nope`: expected one of: db, other, users_api",
-        "weir.yaml:14:59: transforms[0]: `url`: `{user_id}` is not a field path",
-        "weir.yaml:14:102: transforms[0]: `fallback: sometimes` is not known",
-        "weir.yaml:16:116: postgres `table` `bad name` is not a table name",
-        "weir.yaml:16:134: postgres `mode: upsert` needs `key`",
+        "weir.yaml:14:42: unknown dependency `nope`: expected one of: db, other, users_api",
+        "weir.yaml:14:53: transforms[0]: `url`: `{user_id}` is not a field path",
+        "weir.yaml:14:97: transforms[0]: `fallback: sometimes` is not known",
+        "weir.yaml:16:93: postgres `table` `bad name` is not a table name",
+        "weir.yaml:16:111: postgres `mode: upsert` needs `key`",
     ];
     for e in expect {
         assert!(stderr.contains(e), "missing `{e}` in:\n{stderr}");
@@ -109,6 +115,6 @@ fn unknown_keys_in_a_dependency_or_a_component_are_rejected() {
     assert!(stderr.contains("unknown field `backoff`"), "{stderr}");
     let (ok, _, stderr) = validate(&w, &ISSUE.replace("key: [id] }", "key: [id], pool: 3 }"));
     assert!(!ok);
-    assert!(stderr.contains("weir.yaml:14:"), "{stderr}");
+    assert!(stderr.contains("weir.yaml:15:126:"), "{stderr}");
     assert!(stderr.contains("unknown field `pool`"), "{stderr}");
 }

@@ -104,7 +104,11 @@ fn metrics_when_finished(w: &Workdir, run: &mut Running, lanes: f64) -> support:
         {
             return m;
         }
-        assert!(Instant::now() < deadline, "`users` did not finish:\n{}", w.tail(LOG, 20));
+        assert!(
+            Instant::now() < deadline,
+            "`users` did not finish:\n{}",
+            w.tail(LOG, 20)
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -112,7 +116,11 @@ fn metrics_when_finished(w: &Workdir, run: &mut Running, lanes: f64) -> support:
 fn finish(w: &Workdir, hold: &Stub, mut run: Running) {
     hold.release();
     let status = wait_timeout(&mut run.child, Duration::from_secs(60)).expect("weir exits");
-    assert!(status.success(), "weir failed: {status}\n{}", w.tail(LOG, 20));
+    assert!(
+        status.success(),
+        "weir failed: {status}\n{}",
+        w.tail(LOG, 20)
+    );
 }
 
 #[test]
@@ -137,7 +145,11 @@ fn a_flaky_api_enriches_every_record_and_retries_are_counted() {
     assert_eq!(out.len(), total);
     for r in &out {
         let user = r["user_id"].as_str().expect("user_id");
-        assert_eq!(r["user"]["name"], Value::from(format!("user-{user}")), "{r}");
+        assert_eq!(
+            r["user"]["name"],
+            Value::from(format!("user-{user}")),
+            "{r}"
+        );
     }
     assert!(dead_letters(&w).is_empty());
     assert!(api.served_503() > 0, "the stub never failed");
@@ -158,7 +170,11 @@ fn records_the_api_rejects_are_dead_lettered_and_only_those() {
     let total = input(&w, 2, 500);
     w.write(CONFIG, config(&api, &hold, "    timeout: 2s", ""));
     let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(90));
-    assert!(status.success(), "weir failed: {status}\n{}", w.tail(LOG, 20));
+    assert!(
+        status.success(),
+        "weir failed: {status}\n{}",
+        w.tail(LOG, 20)
+    );
 
     let dead = dead_letters(&w);
     let dead_ns: BTreeSet<u64> = dead
@@ -173,10 +189,17 @@ fn records_the_api_rejects_are_dead_lettered_and_only_those() {
         .filter(|n| matches!(n % USERS as u64, 7 | 13))
         .collect();
     assert_eq!(dead_ns, expected);
-    assert_eq!(dead.len(), expected.len(), "a record was dead-lettered twice");
+    assert_eq!(
+        dead.len(),
+        expected.len(),
+        "a record was dead-lettered twice"
+    );
     let out = output(&w);
     assert_eq!(out.len() + dead.len(), total);
-    assert!(out.iter().all(|r| !matches!(r["user_id"].as_str(), Some("u7" | "u13"))));
+    assert!(
+        out.iter()
+            .all(|r| !matches!(r["user_id"].as_str(), Some("u7" | "u13")))
+    );
 }
 
 #[test]
@@ -202,15 +225,26 @@ fn an_api_that_goes_down_with_last_good_fallback_keeps_the_pipeline_flowing() {
     finish(&w, &hold, run);
 
     let answered = api.calls() - api.served_503();
-    assert!(answered >= USERS as u64, "every user was seen before the outage");
+    assert!(
+        answered >= USERS as u64,
+        "every user was seen before the outage"
+    );
     assert_eq!(degraded, (total as u64 - answered) as f64);
     assert!(degraded > 0.0);
-    assert_eq!(breaker, Some(2.0), "the breaker is open while the API is down");
+    assert_eq!(
+        breaker,
+        Some(2.0),
+        "the breaker is open while the API is down"
+    );
     let out = output(&w);
     assert_eq!(out.len(), total, "the pipeline kept flowing");
     for r in &out {
         let user = r["user_id"].as_str().expect("user_id");
-        assert_eq!(r["user"]["name"], Value::from(format!("user-{user}")), "{r}");
+        assert_eq!(
+            r["user"]["name"],
+            Value::from(format!("user-{user}")),
+            "{r}"
+        );
     }
     assert!(dead_letters(&w).is_empty());
 }
@@ -227,7 +261,11 @@ fn the_bulkhead_never_lets_more_than_concurrency_calls_through() {
         config(&api, &hold, "    timeout: 2s\n    concurrency: 4", ""),
     );
     let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(90));
-    assert!(status.success(), "weir failed: {status}\n{}", w.tail(LOG, 20));
+    assert!(
+        status.success(),
+        "weir failed: {status}\n{}",
+        w.tail(LOG, 20)
+    );
     assert_eq!(output(&w).len(), total);
     assert_eq!(api.calls(), total as u64);
     let peak = api.peak_in_flight();

@@ -53,7 +53,11 @@ fn batches_arrive_with_idempotency_keys_and_a_replay_repeats_them() {
     let total = input(&w);
     w.write(CONFIG, config(&stub));
     let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(60));
-    assert!(status.success(), "weir failed: {status}\n{}", w.tail(LOG, 20));
+    assert!(
+        status.success(),
+        "weir failed: {status}\n{}",
+        w.tail(LOG, 20)
+    );
 
     let first = stub.received();
     let records: BTreeSet<String> = first
@@ -73,12 +77,19 @@ fn batches_arrive_with_idempotency_keys_and_a_replay_repeats_them() {
     // the same keys.
     std::fs::remove_dir_all(w.path().join("state")).expect("remove state");
     let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(60));
-    assert!(status.success(), "replay failed: {status}\n{}", w.tail(LOG, 20));
+    assert!(
+        status.success(),
+        "replay failed: {status}\n{}",
+        w.tail(LOG, 20)
+    );
     let again: BTreeSet<String> = stub.received()[first.len()..]
         .iter()
         .map(|r| r.key.clone().expect("Idempotency-Key"))
         .collect();
-    assert_eq!(again, keys, "a replayed batch carries the key it was first sent with");
+    assert_eq!(
+        again, keys,
+        "a replayed batch carries the key it was first sent with"
+    );
 }
 
 #[test]

@@ -65,8 +65,16 @@ fn transactional_mode_writes_each_record_once_through_sigkills_and_without_check
                 eprintln!("{context}: {} rows", Ledger::rows(&pg, "orders"));
             }
             Kill::Exited(status) => {
-                assert!(status.success(), "run {runs} failed: {status}\n{}", w.tail(LOG, 20));
-                ledger.assert_exactly_once(&pg, "orders", &format!("run {runs} finished before its kill"));
+                assert!(
+                    status.success(),
+                    "run {runs} failed: {status}\n{}",
+                    w.tail(LOG, 20)
+                );
+                ledger.assert_exactly_once(
+                    &pg,
+                    "orders",
+                    &format!("run {runs} finished before its kill"),
+                );
                 // Start over from nothing, killing sooner.
                 pg.psql("DROP TABLE orders; DROP TABLE weir_epochs");
                 std::fs::remove_dir_all(w.path().join("state")).expect("remove state");
@@ -75,7 +83,11 @@ fn transactional_mode_writes_each_record_once_through_sigkills_and_without_check
         }
     }
     let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(120));
-    assert!(status.success(), "final run failed: {status}\n{}", w.tail(LOG, 20));
+    assert!(
+        status.success(),
+        "final run failed: {status}\n{}",
+        w.tail(LOG, 20)
+    );
     ledger.assert_exactly_once(&pg, "orders", "after the final run");
     assert_eq!(pg.count("SELECT count(*) FROM pg_prepared_xacts"), 0);
 
@@ -83,7 +95,11 @@ fn transactional_mode_writes_each_record_once_through_sigkills_and_without_check
     // resumes from there instead of writing everything again.
     std::fs::remove_dir_all(w.path().join("state")).expect("remove state");
     let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(120));
-    assert!(status.success(), "run without checkpoints failed: {status}\n{}", w.tail(LOG, 20));
+    assert!(
+        status.success(),
+        "run without checkpoints failed: {status}\n{}",
+        w.tail(LOG, 20)
+    );
     ledger.assert_exactly_once(&pg, "orders", "after a run without local checkpoints");
     assert!(
         w.read_text(LOG).contains("resuming from its position"),
@@ -116,14 +132,29 @@ fn upsert_mode_keeps_one_row_per_key_with_the_last_value() {
     std::thread::sleep(Duration::from_millis(400));
     let _ = sigkill_if_running(&mut child);
     let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(120));
-    assert!(status.success(), "run failed: {status}\n{}", w.tail(LOG, 20));
+    assert!(
+        status.success(),
+        "run failed: {status}\n{}",
+        w.tail(LOG, 20)
+    );
     // A full replay changes nothing either.
     std::fs::remove_dir_all(w.path().join("state")).expect("remove state");
     let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(120));
-    assert!(status.success(), "replay failed: {status}\n{}", w.tail(LOG, 20));
+    assert!(
+        status.success(),
+        "replay failed: {status}\n{}",
+        w.tail(LOG, 20)
+    );
 
     assert_eq!(pg.count("SELECT count(*) FROM orders"), ledger.total());
     Ledger::assert_no_duplicates(&pg, "orders", "upsert");
-    let sum: i64 = pg.psql("SELECT sum(amount) FROM orders").parse().expect("sum");
-    assert_eq!(sum, ledger.sum() + 20_000, "lane 0's keys hold their last value");
+    let sum: i64 = pg
+        .psql("SELECT sum(amount) FROM orders")
+        .parse()
+        .expect("sum");
+    assert_eq!(
+        sum,
+        ledger.sum() + 20_000,
+        "lane 0's keys hold their last value"
+    );
 }

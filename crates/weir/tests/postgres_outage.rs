@@ -121,22 +121,47 @@ fn an_outage_pauses_the_lane_and_every_record_arrives_once() {
     let read_when_open = records_in(&run);
     while stopped.elapsed() < OUTAGE {
         std::thread::sleep(Duration::from_millis(500));
-        assert_ne!(breaker_state(&run), Some(0.0), "the breaker closed while the server was down");
-        assert_eq!(records_in(&run), read_when_open, "the lane read records while paused");
-        assert!(run.child.try_wait().expect("try_wait").is_none(), "weir exited during the outage:\n{}", w.tail(LOG, 20));
+        assert_ne!(
+            breaker_state(&run),
+            Some(0.0),
+            "the breaker closed while the server was down"
+        );
+        assert_eq!(
+            records_in(&run),
+            read_when_open,
+            "the lane read records while paused"
+        );
+        assert!(
+            run.child.try_wait().expect("try_wait").is_none(),
+            "weir exited during the outage:\n{}",
+            w.tail(LOG, 20)
+        );
     }
     pg.start_again();
 
     let status = wait_timeout(&mut run.child, Duration::from_secs(120)).unwrap_or_else(|| {
         let _ = sigkill_if_running(&mut run.child);
-        panic!("the run did not finish after the outage:\n{}", w.tail(LOG, 30))
+        panic!(
+            "the run did not finish after the outage:\n{}",
+            w.tail(LOG, 30)
+        )
     });
-    assert!(status.success(), "weir failed: {status}\n{}", w.tail(LOG, 30));
+    assert!(
+        status.success(),
+        "weir failed: {status}\n{}",
+        w.tail(LOG, 30)
+    );
     ledger.assert_exactly_once(&pg, "orders", "after the outage");
     assert_no_dead_letters(&w);
     let log = w.read_text(LOG);
-    assert!(log.contains("circuit breaker open"), "no breaker opening logged");
-    assert!(log.contains("circuit breaker closed"), "no breaker closing logged");
+    assert!(
+        log.contains("circuit breaker open"),
+        "no breaker opening logged"
+    );
+    assert!(
+        log.contains("circuit breaker closed"),
+        "no breaker closing logged"
+    );
 }
 
 #[test]
@@ -154,9 +179,11 @@ fn a_sigkill_during_the_outage_and_a_restart_while_it_lasts_lose_and_duplicate_n
 
     // Started again while the server is still down: recovery waits behind the breaker.
     let mut run = w.spawn_watched(CONFIG, LOG, &[]);
-    wait_for(Duration::from_secs(30), "the restarted run's breaker to open", || {
-        breaker_state(&run) == Some(2.0)
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "the restarted run's breaker to open",
+        || breaker_state(&run) == Some(2.0),
+    );
     while stopped.elapsed() < OUTAGE {
         std::thread::sleep(Duration::from_millis(500));
         assert!(
@@ -169,9 +196,16 @@ fn a_sigkill_during_the_outage_and_a_restart_while_it_lasts_lose_and_duplicate_n
 
     let status = wait_timeout(&mut run.child, Duration::from_secs(120)).unwrap_or_else(|| {
         let _ = sigkill_if_running(&mut run.child);
-        panic!("the run did not finish after the outage:\n{}", w.tail(LOG, 30))
+        panic!(
+            "the run did not finish after the outage:\n{}",
+            w.tail(LOG, 30)
+        )
     });
-    assert!(status.success(), "weir failed: {status}\n{}", w.tail(LOG, 30));
+    assert!(
+        status.success(),
+        "weir failed: {status}\n{}",
+        w.tail(LOG, 30)
+    );
     ledger.assert_exactly_once(&pg, "orders", "after SIGKILL during the outage");
     assert_eq!(
         pg.count("SELECT count(*) FROM pg_prepared_xacts"),
@@ -179,4 +213,5 @@ fn a_sigkill_during_the_outage_and_a_restart_while_it_lasts_lose_and_duplicate_n
         "prepared transactions left behind"
     );
     assert_no_dead_letters(&w);
+    eprintln!("{}", w.read_text(LOG));
 }

@@ -137,7 +137,9 @@ fn duration(
         }
         cx.err(
             pos(raw),
-            format!("`{what}` must be greater than zero: every call needs a time limit (e.g. \"2s\")"),
+            format!(
+                "`{what}` must be greater than zero: every call needs a time limit (e.g. \"2s\")"
+            ),
         );
         return None;
     }
@@ -150,7 +152,9 @@ fn duration(
         Err(e) => {
             cx.err(
                 pos(raw),
-                format!("`{what}`: `{text}` is not a duration ({e}): expected e.g. \"250ms\", \"2s\""),
+                format!(
+                    "`{what}`: `{text}` is not a duration ({e}): expected e.g. \"250ms\", \"2s\""
+                ),
             );
             None
         }

@@ -124,7 +124,7 @@ pub(super) fn transform(
         Some(CachePlan { ttl, max_entries })
     });
     (cx.problems_len() == before).then(|| {
-        TransformPlan::EnrichHttp(EnrichPlan {
+        TransformPlan::EnrichHttp(Box::new(EnrichPlan {
             name,
             dependency: dependency.unwrap_or_else(|| unreachable!("reported above")),
             url: url.unwrap_or_else(|| unreachable!("reported above")),
@@ -132,6 +132,6 @@ pub(super) fn transform(
             into,
             fallback,
             cache,
-        })
+        }))
     })
 }

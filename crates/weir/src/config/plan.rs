@@ -113,7 +113,7 @@ pub enum TransformPlan {
         on_failure: super::model::OnFailure,
     },
     /// An HTTP enrichment.
-    EnrichHttp(crate::transforms::enrich_http::EnrichPlan),
+    EnrichHttp(Box<crate::transforms::enrich_http::EnrichPlan>),
 }
 
 /// A sink.

@@ -26,7 +26,12 @@ pub struct RawHttpSink {
     pub max_batch: Option<usize>,
 }
 
-pub(super) fn sink(cx: &mut Ctx<'_>, name: String, at: Pos, raw: &RawHttpSink) -> Option<HttpSinkPlan> {
+pub(super) fn sink(
+    cx: &mut Ctx<'_>,
+    name: String,
+    at: Pos,
+    raw: &RawHttpSink,
+) -> Option<HttpSinkPlan> {
     let before = cx.problems_len();
     let dependency = super::dependencies::resolve(cx, at, raw.dependency.as_deref(), &name);
     let valid = raw.url.starts_with("http://")
@@ -37,7 +42,10 @@ pub(super) fn sink(cx: &mut Ctx<'_>, name: String, at: Pos, raw: &RawHttpSink) -
     if !valid {
         cx.err(
             locate_value(cx.source, at, "url"),
-            format!("http sink `url` `{}` is not an http:// URL (https is not supported)", raw.url),
+            format!(
+                "http sink `url` `{}` is not an http:// URL (https is not supported)",
+                raw.url
+            ),
         );
     }
     if raw.max_batch == Some(0) {

@@ -107,7 +107,9 @@ pub(super) fn sink(
                 if !identifier(col) {
                     cx.err(
                         locate_value(cx.source, at, "columns"),
-                        format!("postgres column `{col}` is not a column name (letters, digits, `_`)"),
+                        format!(
+                            "postgres column `{col}` is not a column name (letters, digits, `_`)"
+                        ),
                     );
                 }
                 if ty.is_empty() || ty.contains(';') || ty.contains("--") {

@@ -119,12 +119,12 @@ impl HttpClient {
         headers: &[(&'static str, String)],
         body: Option<(Bytes, &'static str)>,
     ) -> Result<HttpResponse, HttpError> {
-        let uri: hyper::Uri = url.parse().map_err(|e: hyper::http::uri::InvalidUri| {
-            HttpError::Url {
-                url: url.to_owned(),
-                message: e.to_string(),
-            }
-        })?;
+        let uri: hyper::Uri =
+            url.parse()
+                .map_err(|e: hyper::http::uri::InvalidUri| HttpError::Url {
+                    url: url.to_owned(),
+                    message: e.to_string(),
+                })?;
         if uri.scheme_str() != Some("http") || uri.host().is_none() {
             return Err(HttpError::Url {
                 url: url.to_owned(),

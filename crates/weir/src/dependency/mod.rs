@@ -138,6 +138,7 @@ impl Dependency {
         BreakerChanged {
             pipeline: &d.pipeline,
             dependency: &d.plan.name,
+            from: BreakerState::Closed,
             state: BreakerState::Closed,
             initial: true,
         }
@@ -200,16 +201,20 @@ impl Dependency {
                 Ok(b) => b,
                 Err(poisoned) => poisoned.into_inner(),
             };
-            let before = b.generation();
+            let (before, from) = (b.generation(), b.state());
             let r = f(&mut b, now);
-            (r, (b.generation() != before).then(|| (b.state(), b.generation())))
+            (
+                r,
+                (b.generation() != before).then(|| (from, b.state(), b.generation())),
+            )
         };
-        if let Some((state, generation)) = changed {
+        if let Some((from, state, generation)) = changed {
             self.state.store(state.gauge() as u8, Ordering::Release);
             self.changed.send_replace(generation);
             BreakerChanged {
                 pipeline: &self.pipeline,
                 dependency: &self.plan.name,
+                from,
                 state,
                 initial: false,
             }
@@ -357,9 +362,8 @@ impl Call<'_> {
                         }
                         .emit();
                     }
-                    let until = retry_at.map(|at| {
-                        tokio::time::Instant::from_std(self.dep.origin + at)
-                    });
+                    let until =
+                        retry_at.map(|at| tokio::time::Instant::from_std(self.dep.origin + at));
                     tokio::select! {
                         () = async {
                             match until {
@@ -409,11 +413,7 @@ impl Call<'_> {
         }
         self.dep
             .with_breaker(|b, now| b.record(now, attempt.ticket, Outcome::Failure));
-        let random = self
-            .dep
-            .rng
-            .lock()
-            .map_or(0.5, |mut r| r.f64());
+        let random = self.dep.rng.lock().map_or(0.5, |mut r| r.f64());
         let decision = self
             .dep
             .plan

@@ -83,11 +83,25 @@ async fn permanent_errors_are_not_retried_and_exhaustion_is_reported() {
             Err(E::Permanent)
         })
         .await;
-    assert!(matches!(r, Err(CallError::Failed { attempts: 1, exhausted: false, .. })));
+    assert!(matches!(
+        r,
+        Err(CallError::Failed {
+            attempts: 1,
+            exhausted: false,
+            ..
+        })
+    ));
     let r: Result<(), CallError<E>> = d
         .call("s", OnOpen::Wait, || async { Err(E::Transient) })
         .await;
-    assert!(matches!(r, Err(CallError::Failed { attempts: 3, exhausted: true, .. })));
+    assert!(matches!(
+        r,
+        Err(CallError::Failed {
+            attempts: 3,
+            exhausted: true,
+            ..
+        })
+    ));
 }
 
 #[tokio::test(start_paused = true)]
@@ -100,7 +114,9 @@ async fn an_attempt_that_outlives_the_timeout_is_a_transient_failure() {
         })
         .await;
     match r {
-        Err(CallError::Failed { error, attempts, .. }) => {
+        Err(CallError::Failed {
+            error, attempts, ..
+        }) => {
             assert_eq!(error, E::Timeout);
             assert_eq!(attempts, 2);
         }
@@ -123,7 +139,11 @@ async fn an_outage_opens_the_breaker_and_a_waiting_call_resumes_after_a_probe() 
     let r: Result<(), CallError<E>> = d
         .call("s", OnOpen::Wait, || async {
             calls.fetch_add(1, Ordering::SeqCst);
-            if down.load(Ordering::SeqCst) { Err(E::Transient) } else { Ok(()) }
+            if down.load(Ordering::SeqCst) {
+                Err(E::Transient)
+            } else {
+                Ok(())
+            }
         })
         .await;
     healer.await.expect("healer");
@@ -140,7 +160,10 @@ async fn a_call_with_a_fallback_gives_up_at_once_on_an_open_breaker() {
     let r: Result<(), CallError<E>> = d
         .call("s", OnOpen::GiveUp, || async { Err(E::Transient) })
         .await;
-    assert!(matches!(r, Err(CallError::Interrupted(Interrupted::Open))), "{r:?}");
+    assert!(
+        matches!(r, Err(CallError::Interrupted(Interrupted::Open))),
+        "{r:?}"
+    );
     let calls = AtomicU32::new(0);
     let r: Result<(), CallError<E>> = d
         .call("s", OnOpen::GiveUp, || async {
@@ -149,7 +172,11 @@ async fn a_call_with_a_fallback_gives_up_at_once_on_an_open_breaker() {
         })
         .await;
     assert!(matches!(r, Err(CallError::Interrupted(Interrupted::Open))));
-    assert_eq!(calls.load(Ordering::SeqCst), 0, "nothing reaches an open dependency");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "nothing reaches an open dependency"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -164,7 +191,10 @@ async fn a_stop_ends_the_wait_for_an_open_breaker() {
     let r: Result<(), CallError<E>> = d
         .call("s", OnOpen::Wait, || async { Err(E::Transient) })
         .await;
-    assert!(matches!(r, Err(CallError::Interrupted(Interrupted::Stopped))), "{r:?}");
+    assert!(
+        matches!(r, Err(CallError::Interrupted(Interrupted::Stopped))),
+        "{r:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -49,6 +49,8 @@ pub struct BreakerChanged<'a> {
     pub pipeline: &'a str,
     /// Dependency.
     pub dependency: &'a str,
+    /// The state before.
+    pub from: BreakerState,
     /// The new state.
     pub state: BreakerState,
     /// Whether this is the breaker's creation (not logged).
@@ -68,13 +70,33 @@ impl BreakerChanged<'_> {
         m.breaker_transitions
             .with_label_values(&[self.pipeline, self.dependency, self.state.as_str()])
             .inc();
-        match self.state {
-            BreakerState::Open => tracing::warn!(pipeline = self.pipeline, dependency = self.dependency,
-                "circuit breaker open: calls to `{}` are held back; lanes that need it pause (nothing is read, nothing is dead-lettered)", self.dependency),
-            BreakerState::HalfOpen => tracing::info!(pipeline = self.pipeline, dependency = self.dependency,
-                "circuit breaker half-open: probing `{}`", self.dependency),
-            BreakerState::Closed => tracing::info!(pipeline = self.pipeline, dependency = self.dependency,
-                "circuit breaker closed: `{}` answers again; lanes resume", self.dependency),
+        // A long outage probes again and again: only entering and leaving it are worth a
+        // warning and a notice; the probes are logged at debug level.
+        match (self.from, self.state) {
+            (BreakerState::Closed, BreakerState::Open) => tracing::warn!(
+                pipeline = self.pipeline,
+                dependency = self.dependency,
+                "circuit breaker open: calls to `{}` are held back; lanes that need it pause (nothing is read, nothing is dead-lettered)",
+                self.dependency
+            ),
+            (_, BreakerState::Open) => tracing::debug!(
+                pipeline = self.pipeline,
+                dependency = self.dependency,
+                "circuit breaker open again: the probe of `{}` failed",
+                self.dependency
+            ),
+            (_, BreakerState::HalfOpen) => tracing::debug!(
+                pipeline = self.pipeline,
+                dependency = self.dependency,
+                "circuit breaker half-open: probing `{}`",
+                self.dependency
+            ),
+            (_, BreakerState::Closed) => tracing::info!(
+                pipeline = self.pipeline,
+                dependency = self.dependency,
+                "circuit breaker closed: `{}` answers again; lanes resume",
+                self.dependency
+            ),
         }
     }
 }
@@ -96,8 +118,14 @@ pub struct CallRetried<'a> {
 impl CallRetried<'_> {
     /// Logs and counts the event.
     pub fn emit(&self) {
-        tracing::debug!(pipeline = self.pipeline, stage = self.stage, dependency = self.dependency,
-            attempt = self.attempt, delay_ms = self.delay.as_millis() as u64, "retrying a transient failure");
+        tracing::debug!(
+            pipeline = self.pipeline,
+            stage = self.stage,
+            dependency = self.dependency,
+            attempt = self.attempt,
+            delay_ms = self.delay.as_millis() as u64,
+            "retrying a transient failure"
+        );
         metrics()
             .retries
             .with_label_values(&[self.pipeline, self.stage])

@@ -370,7 +370,10 @@ mod tests {
 
         let t = Duration::from_secs(20);
         for _ in 0..2 {
-            assert!(matches!(call(&mut b, t, Outcome::Success), Admission::Admitted(_)));
+            assert!(matches!(
+                call(&mut b, t, Outcome::Success),
+                Admission::Admitted(_)
+            ));
         }
         assert_eq!(b.state(), BreakerState::Closed);
     }

@@ -9,19 +9,19 @@ use crate::quality::coerce::RecordSchema;
 use crate::transforms::validate::ValidateTransform;
 
 use crate::checkpoint::CheckpointStore;
+use crate::config::DependencyPlan;
 use crate::config::{CheckpointPlan, PipelinePlan, SinkPlan, SourcePlan, TransformPlan};
+use crate::dependency::Dependency;
 use crate::dlq::DlqStore;
 use crate::dlq::redact::Redactor;
 use crate::sinks::SinkFactory;
 use crate::sinks::file::FileSinkFactory;
+use crate::sinks::http::HttpSinkFactory;
+use crate::sinks::postgres::PgSinkFactory;
 use crate::sinks::stdout::StdoutSinkFactory;
 use crate::sources::Source;
 use crate::sources::file::FileSource;
 use crate::transforms::Transform;
-use crate::config::DependencyPlan;
-use crate::dependency::Dependency;
-use crate::sinks::http::HttpSinkFactory;
-use crate::sinks::postgres::PgSinkFactory;
 use crate::transforms::enrich_http::EnrichHttp;
 use crate::transforms::jq::JqTransform;
 
@@ -127,7 +127,7 @@ pub fn build(
             )),
             TransformPlan::EnrichHttp(p) => {
                 let dep = deps.get(&p.dependency);
-                transforms.push(Arc::new(EnrichHttp::new(&plan.name, p.clone(), dep)));
+                transforms.push(Arc::new(EnrichHttp::new(&plan.name, (**p).clone(), dep)));
             }
         }
     }

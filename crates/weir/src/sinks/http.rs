@@ -115,7 +115,10 @@ pub fn idempotency_key(
     let mut text = format!("{pipeline}\u{0}{sink}\u{0}{lane}\u{0}{epoch}");
     for r in records {
         let id = &r.meta.id;
-        text.push_str(&format!("\u{0}{}\u{1}{}\u{1}{}", id.source, id.partition, id.offset));
+        text.push_str(&format!(
+            "\u{0}{}\u{1}{}\u{1}{}",
+            id.source, id.partition, id.offset
+        ));
     }
     let a = crc32c::crc32c(text.as_bytes());
     let b = crc32c::crc32c_append(0x9E37_79B9, text.as_bytes());
@@ -175,7 +178,9 @@ impl Sink for HttpSink {
                 .await;
             match result {
                 Ok(_) => {}
-                Err(CallError::Interrupted(Interrupted::Stopped)) => return Err(SinkError::Stopped),
+                Err(CallError::Interrupted(Interrupted::Stopped)) => {
+                    return Err(SinkError::Stopped);
+                }
                 Err(CallError::Interrupted(Interrupted::Open)) => {
                     return Err(SinkError::Remote {
                         class: ErrorClass::Transient,
@@ -189,7 +194,10 @@ impl Sink for HttpSink {
                     return Err(SinkError::Remote {
                         class: error.class(),
                         code: error.code(),
-                        message: format!("POST {}: {error} (after {attempts} attempts)", s.plan.url),
+                        message: format!(
+                            "POST {}: {error} (after {attempts} attempts)",
+                            s.plan.url
+                        ),
                     });
                 }
             }
@@ -235,18 +243,36 @@ mod tests {
     fn the_key_is_stable_for_a_replayed_batch_and_differs_otherwise() {
         let lane = LaneId::sanitized("a.jsonl");
         let k = idempotency_key("p", "http", &lane, Epoch(3), &recs(&[1, 2]));
-        assert_eq!(k, idempotency_key("p", "http", &lane, Epoch(3), &recs(&[1, 2])));
+        assert_eq!(
+            k,
+            idempotency_key("p", "http", &lane, Epoch(3), &recs(&[1, 2]))
+        );
         assert!(k.starts_with("weir-3-"));
-        assert_ne!(k, idempotency_key("p", "http", &lane, Epoch(3), &recs(&[1, 3])));
-        assert_ne!(k, idempotency_key("p", "http", &lane, Epoch(4), &recs(&[1, 2])));
+        assert_ne!(
+            k,
+            idempotency_key("p", "http", &lane, Epoch(3), &recs(&[1, 3]))
+        );
+        assert_ne!(
+            k,
+            idempotency_key("p", "http", &lane, Epoch(4), &recs(&[1, 2]))
+        );
         let other = LaneId::sanitized("b.jsonl");
-        assert_ne!(k, idempotency_key("p", "http", &other, Epoch(3), &recs(&[1, 2])));
+        assert_ne!(
+            k,
+            idempotency_key("p", "http", &other, Epoch(3), &recs(&[1, 2]))
+        );
     }
 
     #[test]
     fn bodies_are_json_lines_or_an_array() {
         let r = recs(&[1, 2]);
-        assert_eq!(body(HttpFormat::Jsonl, &r).0, Bytes::from("{\"o\":1}\n{\"o\":2}\n"));
-        assert_eq!(body(HttpFormat::JsonArray, &r).0, Bytes::from("[{\"o\":1},{\"o\":2}]"));
+        assert_eq!(
+            body(HttpFormat::Jsonl, &r).0,
+            Bytes::from("{\"o\":1}\n{\"o\":2}\n")
+        );
+        assert_eq!(
+            body(HttpFormat::JsonArray, &r).0,
+            Bytes::from("[{\"o\":1},{\"o\":2}]")
+        );
     }
 }

@@ -61,7 +61,12 @@ impl Ledger {
     pub fn assert_exactly_once(&self, pg: &Postgres, table: &str, context: &str) {
         let rows = pg.count(&format!("SELECT count(*) FROM {table}"));
         let distinct = pg.count(&format!("SELECT count(DISTINCT id) FROM {table}"));
-        assert_eq!(distinct, rows, "{context}: {} duplicate rows", rows - distinct);
+        assert_eq!(
+            distinct,
+            rows,
+            "{context}: {} duplicate rows",
+            rows - distinct
+        );
         assert_eq!(rows, self.total(), "{context}: rows missing");
         let sum: i64 = pg
             .psql(&format!("SELECT sum(amount) FROM {table}"))
@@ -71,7 +76,10 @@ impl Ledger {
         let bad = pg.count(&format!(
             "SELECT count(*) FROM {table} WHERE id <> 'f' || file || '-' || lpad(seq::text, 6, '0')"
         ));
-        assert_eq!(bad, 0, "{context}: rows whose fields do not belong together");
+        assert_eq!(
+            bad, 0,
+            "{context}: rows whose fields do not belong together"
+        );
     }
 
     /// Asserts that `table` holds no record twice (at any moment of a run).

@@ -53,7 +53,10 @@ fn id_of(flag: &str) -> u32 {
         .args([flag, "postgres"])
         .output()
         .expect("run id");
-    assert!(out.status.success(), "there is no `postgres` user to run the server as");
+    assert!(
+        out.status.success(),
+        "there is no `postgres` user to run the server as"
+    );
     String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
@@ -81,13 +84,20 @@ impl Postgres {
     /// Initialises and starts a server with `max_prepared_transactions` set (fsync off: the
     /// tests are about weir's guarantees, not the disk's).
     pub fn start() -> Postgres {
-        Self::start_with(&["fsync=off", "synchronous_commit=off", "full_page_writes=off"])
+        Self::start_with(&[
+            "fsync=off",
+            "synchronous_commit=off",
+            "full_page_writes=off",
+        ])
     }
 
     /// Like [`Postgres::start`] with these `name=value` settings instead of the fast ones.
     pub fn start_with(settings: &[&str]) -> Postgres {
         let root = tempfile::tempdir().expect("temp dir");
-        let as_postgres = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(1) == 0;
+        let as_postgres = std::fs::metadata("/proc/self")
+            .map(|m| m.uid())
+            .unwrap_or(1)
+            == 0;
         std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755))
             .expect("chmod root");
         let data = root.path().join("data");
@@ -118,7 +128,17 @@ impl Postgres {
         };
         let out = pg
             .server_cmd("initdb")
-            .args(["-U", "weir", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "-D"])
+            .args([
+                "-U",
+                "weir",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+                "-D",
+            ])
             .arg(&pg.data)
             .output()
             .expect("run initdb");
@@ -192,7 +212,18 @@ impl Postgres {
 
     fn psql_on(&self, db: &str, sql: &str) -> Output {
         Command::new(self.bin.join("psql"))
-            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "weir"])
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "weir",
+            ])
             .args(["-p", &self.port.to_string(), "-d", db, "-c", sql])
             .env("PGCONNECT_TIMEOUT", "5")
             .output()

@@ -100,7 +100,7 @@ async fn scripted(s: &Shared, id: &str) -> Option<(StatusCode, String)> {
         (sc.delay, fail, sc.bad_ids.contains(id), down)
     };
     if down && let Some(tx) = s.down.lock().expect("down").take() {
-        let _ = tx.send(true);
+        tx.send_replace(true);
     }
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -132,7 +132,11 @@ async fn hold(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> (StatusCo
     (StatusCode::OK, serde_json::json!({ "id": id }).to_string())
 }
 
-async fn ingest(State(s): State<Arc<Shared>>, headers: HeaderMap, body: String) -> (StatusCode, String) {
+async fn ingest(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: String,
+) -> (StatusCode, String) {
     let _guard = InFlight::enter(&s);
     if let Some(err) = scripted(&s, "").await {
         return err;
@@ -141,7 +145,10 @@ async fn ingest(State(s): State<Arc<Shared>>, headers: HeaderMap, body: String) 
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    s.received.lock().expect("received").push(Received { key, body });
+    s.received
+        .lock()
+        .expect("received")
+        .push(Received { key, body });
     (StatusCode::OK, "{}".into())
 }
 
@@ -238,7 +245,7 @@ impl Stub {
     /// Goes down now: open connections are closed, new ones refused.
     pub fn go_down(&self) {
         if let Some(tx) = self.shared.down.lock().expect("down").take() {
-            let _ = tx.send(true);
+            tx.send_replace(true);
         }
     }
 
@@ -261,7 +268,7 @@ impl Stub {
 
     /// Lets every `/hold` call answer.
     pub fn release(&self) {
-        let _ = self.shared.hold.send(true);
+        self.shared.hold.send_replace(true);
     }
 
     /// Calls received (all routes but `/hold`).

@@ -38,7 +38,9 @@ fn describe(e: &tokio_postgres::Error) -> String {
                 s.push_str(&format!(" — {d}"));
             }
             if let Some(w) = db.where_() {
-                s.push_str(&format!(" [{w}]"));
+                // `COPY t, line 17, column amount: "<the value>"`: the place, not the data.
+                let place = w.split(": \"").next().unwrap_or(w);
+                s.push_str(&format!(" [{place}]"));
             }
             s
         }
@@ -82,17 +84,39 @@ impl PgError {
     }
 }
 
+/// Whether a client-side error is about the connection (closed, refused, broken, timed out
+/// connecting) rather than about weir's use of the client (a parameter that does not convert).
+/// The client exposes no kind, so the cause is looked at: an I/O error anywhere in the chain,
+/// or its connect timeout.
+fn connection_failure(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if c.is::<std::io::Error>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    e.to_string().starts_with("timeout waiting for server")
+}
+
 impl Classified for PgError {
     fn class(&self) -> ErrorClass {
         match self {
             Self::Db(e) => match e.as_db_error() {
-                None => ErrorClass::Transient,
+                None if connection_failure(e) => ErrorClass::Transient,
+                None => ErrorClass::Fatal,
                 Some(db) => {
                     let code = db.code().code();
                     let transient = code.starts_with("08")
                         || code.starts_with("53")
                         || code.starts_with("58")
-                        || matches!(code, "57P01" | "57P02" | "57P03" | "57014" | "40001" | "40P01" | "55P03");
+                        || matches!(
+                            code,
+                            "57P01" | "57P02" | "57P03" | "57014" | "40001" | "40P01" | "55P03"
+                        );
                     if transient {
                         ErrorClass::Transient
                     } else {
@@ -109,7 +133,8 @@ impl Classified for PgError {
     fn code(&self) -> &'static str {
         match self {
             Self::Db(_) => match self.sqlstate() {
-                None => "pg_connection",
+                None if self.class() == ErrorClass::Transient => "pg_connection",
+                None => "pg_client",
                 Some(c) if c.starts_with("22") => "pg_data",
                 Some(c) if c.starts_with("23") => "pg_constraint",
                 Some(c) if c.starts_with("42") => "pg_schema",

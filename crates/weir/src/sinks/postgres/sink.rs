@@ -17,6 +17,7 @@ use super::{Shared, sql};
 use crate::dependency::{GiveUp, Interrupted, OnOpen};
 use crate::epoch::{Epoch, LaneId};
 use crate::error::Classified;
+use crate::policy::breaker::BreakerState;
 use crate::record::Record;
 use crate::sinks::{Sink, SinkError};
 
@@ -172,8 +173,14 @@ impl PgSink {
                     if e.breaks_connection() {
                         self.conn = None;
                     }
-                    tracing::warn!(pipeline = %shared.pipeline, sink = %shared.plan.name, lane = %self.lane,
-                        attempt = call.attempts(), class = %e.class(), code = e.code(), "postgres: {e}");
+                    // Failed probes of an outage are expected: logged at debug level.
+                    if shared.dep.state() == BreakerState::Closed {
+                        tracing::warn!(pipeline = %shared.pipeline, sink = %shared.plan.name, lane = %self.lane,
+                            attempt = call.attempts(), class = %e.class(), code = e.code(), "postgres: {e}");
+                    } else {
+                        tracing::debug!(pipeline = %shared.pipeline, sink = %shared.plan.name, lane = %self.lane,
+                            attempt = call.attempts(), class = %e.class(), code = e.code(), "postgres: {e}");
+                    }
                     match call.failed(attempt, e.class()).await {
                         Ok(()) => {}
                         Err(GiveUp::Interrupted(i)) => return Err(interrupted(i)),

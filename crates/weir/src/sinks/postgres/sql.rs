@@ -67,7 +67,7 @@ pub fn create_table(table: &str, columns: &[(String, String)], key: &[String]) -
 
 /// The table's writable columns in order (`$1`: the quoted table name).
 pub const COLUMNS: &str = "SELECT a.attname::text FROM pg_catalog.pg_attribute a
-    WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+    WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
     ORDER BY a.attnum";
 
 /// `COPY table (columns) FROM STDIN` (text format).

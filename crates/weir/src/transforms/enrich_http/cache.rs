@@ -30,7 +30,10 @@ impl Answers {
     /// The value of `key` if present and not expired at `now`.
     pub fn get(&mut self, key: &str, now: Duration) -> Option<Value> {
         let (stored, value) = self.map.get(key)?;
-        if self.ttl.is_some_and(|ttl| now.saturating_sub(*stored) >= ttl) {
+        if self
+            .ttl
+            .is_some_and(|ttl| now.saturating_sub(*stored) >= ttl)
+        {
             self.map.remove(key);
             return None;
         }

@@ -34,7 +34,10 @@ impl UrlTemplate {
         let mut rest = text;
         while let Some(open) = rest.find(['{', '}']) {
             if rest.as_bytes()[open] == b'}' {
-                return Err(format!("unmatched `}}` at byte {}", text.len() - rest.len() + open));
+                return Err(format!(
+                    "unmatched `}}` at byte {}",
+                    text.len() - rest.len() + open
+                ));
             }
             if open > 0 {
                 parts.push(Part::Text(rest[..open].to_owned()));
@@ -53,7 +56,10 @@ impl UrlTemplate {
                 .map(str::to_owned)
                 .collect();
             if fields.iter().any(|f| {
-                f.is_empty() || !f.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+                f.is_empty()
+                    || !f
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
             }) {
                 return Err(format!(
                     "`{{{path}}}` is not a field path: expected e.g. `{{.user_id}}` or `{{.user.id}}`"

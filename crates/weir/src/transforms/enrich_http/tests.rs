@@ -15,17 +15,17 @@ use crate::policy::breaker::BreakerPolicy;
 use crate::policy::retry::{Jitter, RetryPolicy};
 use crate::record::{RecordId, RecordMeta};
 
-async fn user(
-    State(flaky): State<Arc<AtomicU32>>,
-    Path(id): Path<String>,
-) -> (StatusCode, String) {
+async fn user(State(flaky): State<Arc<AtomicU32>>, Path(id): Path<String>) -> (StatusCode, String) {
     match id.as_str() {
         "missing" => (StatusCode::NOT_FOUND, "no such user".into()),
         // The first two calls for `flaky` fail with 503.
         "flaky" if flaky.fetch_add(1, Ordering::SeqCst) < 2 => {
             (StatusCode::SERVICE_UNAVAILABLE, "busy".into())
         }
-        _ => (StatusCode::OK, json!({ "name": format!("user {id}") }).to_string()),
+        _ => (
+            StatusCode::OK,
+            json!({ "name": format!("user {id}") }).to_string(),
+        ),
     }
 }
 
@@ -108,7 +108,10 @@ async fn answers_are_merged_4xx_is_permanent_and_5xx_is_retried() {
         Ok(r) => panic!("a 404 must fail the record, got {r:?}"),
     }
     let third = out[2].as_ref().expect("retried until it answered");
-    assert_eq!(third[0].value["user"]["profile"]["name"], json!("user flaky"));
+    assert_eq!(
+        third[0].value["user"]["profile"]["name"],
+        json!("user flaky")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
