@@ -35,7 +35,9 @@ pub mod http;
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
@@ -362,8 +364,7 @@ impl Call<'_> {
                         }
                         .emit();
                     }
-                    let until =
-                        retry_at.map(|at| tokio::time::Instant::from_std(self.dep.origin + at));
+                    let until = retry_at.map(|at| self.dep.origin + at);
                     tokio::select! {
                         () = async {
                             match until {
