@@ -272,3 +272,68 @@ fn the_bulkhead_never_lets_more_than_concurrency_calls_through() {
     assert!(peak <= 4, "{peak} calls in flight at once");
     assert!(peak >= 2, "calls were not made concurrently (peak {peak})");
 }
+
+#[test]
+fn a_required_enrichment_pauses_while_the_api_is_down_and_a_stop_loses_nothing() {
+    let (api, hold) = (Stub::start(), Stub::start());
+    api.down_after(150);
+    hold.release();
+    let w = Workdir::new();
+    let total = input(&w, 1, 2000);
+    let dep = "    timeout: 2s\n    concurrency: 4\n    retry: { max_attempts: 3, initial: 1ms, max: 5ms }\n    breaker: { failure_rate: 0.5, window: 10, min_calls: 5, open_for: 200ms, half_open_probes: 1 }";
+    w.write(CONFIG, config(&api, &hold, dep, ""));
+    let mut run = w.spawn_watched(CONFIG, LOG, &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let state = |run: &Running| {
+        run.metrics().and_then(|m| {
+            m.get(
+                "weir_breaker_state",
+                &[("pipeline", "users"), ("dependency", "users_api")],
+            )
+        })
+    };
+    while state(&run) != Some(2.0) {
+        assert!(
+            Instant::now() < deadline,
+            "the breaker did not open:\n{}",
+            w.tail(LOG, 20)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, body) = run.ready().expect("/health/ready");
+    assert_eq!(status, 503);
+    assert!(body.contains("users/users_api"), "{body}");
+    // Paused: probes fail and nothing is read or dead-lettered.
+    let read = |run: &Running| {
+        run.metrics()
+            .and_then(|m| m.get("weir_records_in_total", &[("pipeline", "users")]))
+            .expect("records_in")
+    };
+    let before = read(&run);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        read(&run),
+        before,
+        "the lane read on while the API was down"
+    );
+    assert_ne!(state(&run), Some(0.0));
+
+    support::process::send_signal(run.child.id(), "TERM");
+    let status =
+        wait_timeout(&mut run.child, Duration::from_secs(30)).expect("a stop ends the pause");
+    assert!(status.success(), "{status}\n{}", w.tail(LOG, 20));
+    assert!(
+        dead_letters(&w).is_empty(),
+        "the outage dead-lettered records"
+    );
+
+    api.come_back();
+    let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(60));
+    assert!(status.success(), "{status}\n{}", w.tail(LOG, 20));
+    let out = output(&w);
+    assert_eq!(out.len(), total, "every record, once");
+    let ns: BTreeSet<u64> = out.iter().map(|r| r["n"].as_u64().expect("n")).collect();
+    assert_eq!(ns.len(), total);
+    assert!(out.iter().all(|r| r["user"]["name"].is_string()));
+    assert!(dead_letters(&w).is_empty());
+}

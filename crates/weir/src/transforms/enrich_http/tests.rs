@@ -15,11 +15,15 @@ use crate::policy::breaker::BreakerPolicy;
 use crate::policy::retry::{Jitter, RetryPolicy};
 use crate::record::{RecordId, RecordMeta};
 
-async fn user(State(flaky): State<Arc<AtomicU32>>, Path(id): Path<String>) -> (StatusCode, String) {
+/// Calls in all, and calls for `flaky`.
+type Counters = Arc<(AtomicU32, AtomicU32)>;
+
+async fn user(State(calls): State<Counters>, Path(id): Path<String>) -> (StatusCode, String) {
+    calls.0.fetch_add(1, Ordering::SeqCst);
     match id.as_str() {
         "missing" => (StatusCode::NOT_FOUND, "no such user".into()),
         // The first two calls for `flaky` fail with 503.
-        "flaky" if flaky.fetch_add(1, Ordering::SeqCst) < 2 => {
+        "flaky" if calls.1.fetch_add(1, Ordering::SeqCst) < 2 => {
             (StatusCode::SERVICE_UNAVAILABLE, "busy".into())
         }
         _ => (
@@ -30,9 +34,13 @@ async fn user(State(flaky): State<Arc<AtomicU32>>, Path(id): Path<String>) -> (S
 }
 
 async fn server() -> String {
+    server_counting(Arc::default()).await
+}
+
+async fn server_counting(calls: Counters) -> String {
     let app = Router::new()
-        .route("/users/{id}", get(user))
-        .with_state(Arc::new(AtomicU32::new(0)));
+        .route("/users/{id}", get(user).post(user))
+        .with_state(calls);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -42,6 +50,15 @@ async fn server() -> String {
 }
 
 fn stage(base: &str, fallback: Option<Fallback>) -> EnrichHttp {
+    stage_with(base, fallback, Method::Get, None)
+}
+
+fn stage_with(
+    base: &str,
+    fallback: Option<Fallback>,
+    method: Method,
+    cache: Option<CachePlan>,
+) -> EnrichHttp {
     let plan = EnrichPlan {
         name: "enrich_http_0".into(),
         dependency: DependencyPlan {
@@ -59,10 +76,10 @@ fn stage(base: &str, fallback: Option<Fallback>) -> EnrichHttp {
             breaker: BreakerPolicy::default(),
         },
         url: UrlTemplate::parse(&format!("{base}/users/{{.user_id}}")).expect("template"),
-        method: Method::Get,
+        method,
         into: vec!["user".into(), "profile".into()],
         fallback,
-        cache: None,
+        cache,
     };
     let dep = Arc::new(Dependency::new("p", plan.dependency.clone()));
     EnrichHttp::new("p", plan, dep)
@@ -136,4 +153,31 @@ async fn a_dependency_that_is_down_gives_the_fallback_marked_degraded() {
         Err(e) => assert_eq!(e.code(), "retries_exhausted"),
         Ok(r) => panic!("without a fallback the record fails, got {r:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_answers_are_reused_within_their_ttl() {
+    let calls: Counters = Arc::default();
+    let base = server_counting(Arc::clone(&calls)).await;
+    let cache = Some(CachePlan {
+        ttl: Duration::from_secs(60),
+        max_entries: 10,
+    });
+    let t = Arc::new(stage_with(&base, None, Method::Post, cache));
+    for _ in 0..2 {
+        let t = Arc::clone(&t);
+        let out = tokio::task::spawn_blocking(move || {
+            let r = rec("5");
+            t.apply_batch(&[&r])
+        })
+        .await
+        .expect("blocking task");
+        let r = out[0].as_ref().expect("enriched");
+        assert_eq!(r[0].value["user"]["profile"]["name"], json!("user 5"));
+    }
+    assert_eq!(
+        calls.0.load(Ordering::SeqCst),
+        1,
+        "the second answer came from the cache"
+    );
 }
