@@ -8,6 +8,7 @@ pub mod buffer;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
+pub mod dependency;
 pub mod dlq;
 pub mod durable;
 pub mod epoch;

@@ -35,6 +35,8 @@ pub struct RecordMeta {
     pub event_time_ms: Option<i64>,
     /// How many times this record has been attempted (0 on first delivery).
     pub attempts: u32,
+    /// Dependencies whose fallback value this record carries (empty: fully enriched).
+    pub degraded: Vec<Arc<str>>,
 }
 
 impl RecordMeta {
@@ -46,6 +48,7 @@ impl RecordMeta {
             key: None,
             event_time_ms: None,
             attempts: 0,
+            degraded: Vec::new(),
         }
     }
 }

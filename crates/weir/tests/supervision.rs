@@ -12,9 +12,9 @@ use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use support::fault::PANIC_ON;
-use support::probe as http;
 use support::orders::{Orders, Spec};
 use support::pill::Pill;
+use support::probe as http;
 use support::{Workdir, committed_by_lane};
 
 const CONFIG: &str = "weir.yaml";

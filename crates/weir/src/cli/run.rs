@@ -66,7 +66,7 @@ pub fn run(config: &Path, listen: Option<SocketAddr>) -> ExitCode {
         match runtime::run(&plan, &options, &health, rx).await {
             Ok(report) if report.failed.is_empty() && report.halted.is_empty() => {
                 if report.stopped {
-                    tracing::info!("stopped; every lane committed its open epoch");
+                    tracing::info!("stopped; every lane committed its open epoch (a lane that was waiting for a dependency left it to the next run)");
                 } else {
                     tracing::info!("all input processed and committed");
                 }

@@ -35,6 +35,18 @@ pub fn validate(config: &Path) -> ExitCode {
                         .map_or("does not compile", |t| t.engine());
                     outln!("  transforms[{i}] jq: {engine}");
                 }
+                TransformPlan::EnrichHttp(e) => {
+                    let optional = if e.fallback.is_some() {
+                        "optional (fallback)"
+                    } else {
+                        "required"
+                    };
+                    outln!(
+                        "  transforms[{i}] enrich_http: dependency {} ({optional}), into .{}",
+                        e.dependency.name,
+                        e.into.join(".")
+                    );
+                }
                 TransformPlan::Validate {
                     rules,
                     schema,

@@ -4,13 +4,17 @@
 //! and [`validate`](validate::validate), which collects every problem with its line and column.
 //! Relative paths in the file are relative to the file's own directory.
 
+pub mod dependencies;
 pub mod diagnostic;
+pub mod enrich;
 pub mod env;
 mod failure;
 pub mod log;
 pub mod model;
 pub mod plan;
 mod quality;
+pub mod sinks_http;
+pub mod sinks_pg;
 pub mod size;
 pub mod validate;
 

@@ -23,6 +23,9 @@ pub struct RawConfig {
     pub log: super::log::RawLog,
     /// Pipelines by name.
     pub pipelines: Spanned<BTreeMap<String, Spanned<RawPipeline>>>,
+    /// External systems called by sinks and transforms, with their policy stacks.
+    #[serde(default)]
+    pub dependencies: BTreeMap<String, Spanned<super::dependencies::RawDependency>>,
 }
 
 /// `server:` section.
@@ -282,6 +285,8 @@ pub enum RawTransform {
         #[serde(default)]
         on_failure: OnFailure,
     },
+    /// Calls an HTTP API per record and merges the JSON answer into it.
+    EnrichHttp(super::enrich::RawEnrichHttp),
 }
 
 /// `sinks:` entry.
@@ -300,6 +305,10 @@ pub enum RawSink {
     Stdout {},
     /// A topic of the embedded log, appended exactly once per epoch.
     Log(super::log::RawLogSink),
+    /// A PostgreSQL table: upsert (effectively-once) or transactional (exactly-once).
+    Postgres(super::sinks_pg::RawPostgresSink),
+    /// Batched POSTs to an HTTP endpoint with an `Idempotency-Key`.
+    Http(super::sinks_http::RawHttpSink),
 }
 
 /// `checkpoint:` section.

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::dependencies::DependencyPlan;
 pub use super::log::{HttpSourcePlan, LogSinkPlan};
 pub use super::model::{FileFormat, OutputFormat};
 
@@ -121,6 +122,8 @@ pub enum TransformPlan {
         /// What to do with a failing record.
         on_failure: super::model::OnFailure,
     },
+    /// An HTTP enrichment.
+    EnrichHttp(Box<crate::transforms::enrich_http::EnrichPlan>),
 }
 
 /// A sink.
@@ -142,6 +145,10 @@ pub enum SinkPlan {
     },
     /// A topic of the embedded log.
     Log(LogSinkPlan),
+    /// A PostgreSQL table.
+    Postgres(crate::sinks::postgres::config::PgSinkPlan),
+    /// An HTTP endpoint.
+    Http(crate::sinks::http::HttpSinkPlan),
 }
 
 impl SinkPlan {
@@ -151,6 +158,8 @@ impl SinkPlan {
         match self {
             Self::File { name, .. } | Self::Stdout { name } => name,
             Self::Log(l) => &l.name,
+            Self::Postgres(p) => &p.name,
+            Self::Http(p) => &p.name,
         }
     }
 
@@ -159,9 +168,13 @@ impl SinkPlan {
     pub fn guarantee(&self) -> Guarantee {
         match self {
             Self::File { .. } => Guarantee::ExactlyOnce,
-            Self::Stdout { .. } => Guarantee::AtLeastOnce,
+            Self::Stdout { .. } | Self::Http(_) => Guarantee::AtLeastOnce,
             Self::Log(l) if l.durable => Guarantee::ExactlyOnce,
             Self::Log(_) => Guarantee::AtLeastOnce,
+            Self::Postgres(p) => match p.mode {
+                crate::sinks::postgres::config::PgMode::Upsert => Guarantee::EffectivelyOnce,
+                crate::sinks::postgres::config::PgMode::Transactional => Guarantee::ExactlyOnce,
+            },
         }
     }
 }

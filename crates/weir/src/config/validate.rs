@@ -24,6 +24,8 @@ pub(super) struct Ctx<'a> {
     pub(super) source: &'a str,
     pub(super) base_dir: &'a Path,
     problems: Vec<Diagnostic>,
+    /// The validated `dependencies:`, for components that name one.
+    pub(super) dependencies: BTreeMap<String, super::dependencies::DependencyPlan>,
 }
 
 impl Ctx<'_> {
@@ -68,7 +70,9 @@ pub fn validate(
         source,
         base_dir,
         problems: Vec::new(),
+        dependencies: BTreeMap::new(),
     };
+    cx.dependencies = super::dependencies::dependencies(&mut cx, &raw.dependencies);
     let data_dir = match &raw.data_dir {
         Some(d) if d.value.trim().is_empty() => {
             cx.err(pos(d), "`data_dir` is empty: expected a directory path");
@@ -294,6 +298,7 @@ fn transform(cx: &mut Ctx<'_>, index: usize, t: &Spanned<RawTransform>) -> Optio
             schema.as_deref(),
             *on_failure,
         ),
+        RawTransform::EnrichHttp(raw) => super::enrich::transform(cx, index, pos(t), raw),
     }
 }
 
@@ -333,6 +338,16 @@ fn sinks(cx: &mut Ctx<'_>, raw: &[Spanned<RawSink>], durable: bool) -> Vec<SinkP
                 l,
                 durable,
             ))),
+            RawSink::Postgres(raw) => {
+                if let Some(p) = super::sinks_pg::sink(cx, name, pos(s), raw) {
+                    out.push(SinkPlan::Postgres(p));
+                }
+            }
+            RawSink::Http(raw) => {
+                if let Some(p) = super::sinks_http::sink(cx, name, pos(s), raw) {
+                    out.push(SinkPlan::Http(p));
+                }
+            }
         }
     }
     out
@@ -343,6 +358,8 @@ fn sink_type(s: &RawSink) -> &'static str {
         RawSink::File { .. } => "file",
         RawSink::Stdout {} => "stdout",
         RawSink::Log(_) => "log",
+        RawSink::Postgres(_) => "postgres",
+        RawSink::Http(_) => "http",
     }
 }
 

@@ -47,9 +47,16 @@ pub struct Metrics {
     pub ingest_records: IntCounterVec,
     /// Ingest requests refused, by pipeline and reason.
     pub ingest_refused: IntCounterVec,
+    /// Breakers, degraded records and calls of dependencies.
+    pub dependency: super::dependency::DependencyMetrics,
 }
 
-fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+pub(super) fn counter(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels)
         .unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
     registry
@@ -58,7 +65,7 @@ fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntC
     c
 }
 
-fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+pub(super) fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     let g = IntGaugeVec::new(Opts::new(name, help), labels)
         .unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
     registry
@@ -187,6 +194,7 @@ impl Metrics {
                 &["pipeline", "reason"],
             ),
             checkpoint_duration,
+            dependency: super::dependency::DependencyMetrics::new(&r),
             registry: r,
         }
     }

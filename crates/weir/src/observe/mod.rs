@@ -1,5 +1,6 @@
 //! Observability: metrics, typed internal events, health, logging and progress.
 
+pub mod dependency;
 pub mod events;
 pub mod health;
 pub mod ingest;

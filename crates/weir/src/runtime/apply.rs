@@ -22,6 +22,9 @@ pub fn apply_all(
     if transforms.is_empty() && !cfg!(feature = "fault-injection") {
         return records;
     }
+    if transforms.iter().any(|t| t.batched()) {
+        return apply_staged(transforms, records, failed);
+    }
     let mut out = Vec::with_capacity(records.len());
     let mut scratch = (Vec::new(), Vec::new());
     for record in records {
@@ -41,7 +44,8 @@ pub fn apply_parallel(
 ) -> Vec<Record> {
     const MIN_CHUNK: usize = 128;
     let threads = threads.min(records.len() / MIN_CHUNK).max(1);
-    if threads == 1 || transforms.is_empty() {
+    // A batched stage (one that calls a dependency) sees the whole batch, on the lane's thread.
+    if threads == 1 || transforms.is_empty() || transforms.iter().any(|t| t.batched()) {
         return apply_all(transforms, records, failed);
     }
     let chunk = records.len().div_ceil(threads);
@@ -79,6 +83,75 @@ pub fn apply_parallel(
         failed.extend(f);
     }
     out
+}
+
+/// Stage by stage over the whole batch, so a batched stage (one that calls a dependency) sees
+/// all its inputs at once. Each output remembers the input it came from: when an input fails
+/// at any stage, everything it produced is dropped and it fails whole, as in the record-at-a-time
+/// path, and the output keeps the input order.
+fn apply_staged(
+    transforms: &[Arc<dyn Transform>],
+    records: Vec<Record>,
+    failed: &mut Vec<FailedRecord>,
+) -> Vec<Record> {
+    #[cfg(feature = "fault-injection")]
+    for r in &records {
+        crate::fault::check(r);
+    }
+    let mut dead = vec![false; records.len()];
+    let mut cur: Vec<(usize, Record)> = Vec::new();
+    for (stage, t) in transforms.iter().enumerate() {
+        let mut next: Vec<(usize, Record)> = Vec::with_capacity(records.len());
+        {
+            let inputs: Vec<(usize, &Record)> = if stage == 0 {
+                records.iter().enumerate().collect()
+            } else {
+                cur.iter().map(|(i, r)| (*i, r)).collect()
+            };
+            let fail = |i: usize, e: crate::transforms::TransformError| {
+                let record = &records[i];
+                FailedRecord {
+                    id: record.meta.id.clone(),
+                    stage: t.name().clone(),
+                    class: e.class(),
+                    payload: FailedPayload::Value(record.value.clone()),
+                    reason: e.code(),
+                    message: e.to_string(),
+                }
+            };
+            if t.batched() {
+                let refs: Vec<&Record> = inputs.iter().map(|(_, r)| *r).collect();
+                for ((i, _), result) in inputs.iter().zip(t.apply_batch(&refs)) {
+                    match result {
+                        Ok(outs) => next.extend(outs.into_iter().map(|o| (*i, o))),
+                        Err(e) if !dead[*i] => {
+                            dead[*i] = true;
+                            failed.push(fail(*i, e));
+                        }
+                        Err(_) => {}
+                    }
+                }
+            } else {
+                let mut out = Vec::new();
+                for (i, r) in inputs {
+                    if dead[i] {
+                        continue;
+                    }
+                    out.clear();
+                    match t.apply(r, &mut out) {
+                        Ok(()) => next.extend(out.drain(..).map(|o| (i, o))),
+                        Err(e) => {
+                            dead[i] = true;
+                            failed.push(fail(i, e));
+                        }
+                    }
+                }
+            }
+        }
+        next.retain(|(i, _)| !dead[*i]);
+        cur = next;
+    }
+    cur.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Like [`apply_all`], but records with an offset below `until` are processed one at a time

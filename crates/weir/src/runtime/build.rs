@@ -10,17 +10,22 @@ use crate::transforms::validate::ValidateTransform;
 
 use crate::buffer::Buffer;
 use crate::checkpoint::CheckpointStore;
+use crate::config::DependencyPlan;
 use crate::config::{CheckpointPlan, PipelinePlan, SinkPlan, SourcePlan, TransformPlan};
+use crate::dependency::Dependency;
 use crate::dlq::DlqStore;
 use crate::dlq::redact::Redactor;
 use crate::sinks::SinkFactory;
 use crate::sinks::file::FileSinkFactory;
+use crate::sinks::http::HttpSinkFactory;
 use crate::sinks::log::LogSinkFactory;
+use crate::sinks::postgres::PgSinkFactory;
 use crate::sinks::stdout::StdoutSinkFactory;
 use crate::sources::Source;
 use crate::sources::file::FileSource;
 use crate::sources::log::LogSource;
 use crate::transforms::Transform;
+use crate::transforms::enrich_http::EnrichHttp;
 use crate::transforms::jq::JqTransform;
 
 /// A pipeline ready to run.
@@ -59,6 +64,26 @@ pub struct Pipeline {
     pub overrides: PathBuf,
     /// Threads a lane transforms a batch on (cores shared by the lanes running at once).
     pub transform_threads: std::sync::atomic::AtomicUsize,
+    /// The external systems its sinks and transforms call (one each, shared by all lanes).
+    pub dependencies: Vec<Arc<Dependency>>,
+}
+
+/// One [`Dependency`] per name within a pipeline, so every stage naming it shares its
+/// bulkhead and breaker.
+struct Dependencies {
+    pipeline: String,
+    made: Vec<Arc<Dependency>>,
+}
+
+impl Dependencies {
+    fn get(&mut self, plan: &DependencyPlan) -> Arc<Dependency> {
+        if let Some(d) = self.made.iter().find(|d| d.name() == plan.name) {
+            return Arc::clone(d);
+        }
+        let d = Arc::new(Dependency::new(&self.pipeline, plan.clone()));
+        self.made.push(Arc::clone(&d));
+        d
+    }
 }
 
 /// Builds `plan`; `buffer` is the open embedded log, needed by `http` and `log` sources and
@@ -104,6 +129,10 @@ pub fn build(
             plan.batch_size,
         )),
     };
+    let mut deps = Dependencies {
+        pipeline: plan.name.clone(),
+        made: Vec::new(),
+    };
     let mut transforms: Vec<Arc<dyn Transform>> = Vec::new();
     for t in &plan.transforms {
         match t {
@@ -124,6 +153,10 @@ pub fn build(
                 )
                 .map_err(anyhow::Error::msg)?,
             )),
+            TransformPlan::EnrichHttp(p) => {
+                let dep = deps.get(&p.dependency);
+                transforms.push(Arc::new(EnrichHttp::new(&plan.name, (**p).clone(), dep)));
+            }
         }
     }
     let mut sinks: Vec<Arc<dyn SinkFactory>> = Vec::new();
@@ -138,6 +171,14 @@ pub fn build(
                 plan.name.as_str().into(),
                 need_buffer()?,
             )?),
+            SinkPlan::Postgres(p) => {
+                let dep = deps.get(&p.dependency);
+                Arc::new(PgSinkFactory::new(&plan.name, p.clone(), dep)?)
+            }
+            SinkPlan::Http(p) => {
+                let dep = deps.get(&p.dependency);
+                Arc::new(HttpSinkFactory::new(&plan.name, p.clone(), dep))
+            }
         });
     }
     Ok(Pipeline {
@@ -161,5 +202,6 @@ pub fn build(
         gate: plan.gate,
         overrides,
         transform_threads: std::sync::atomic::AtomicUsize::new(1),
+        dependencies: deps.made,
     })
 }

@@ -32,6 +32,22 @@ pub enum LaneError {
     /// The lane's task panicked.
     #[error("panic: {0}")]
     Panic(String),
+    /// A stop was requested while the lane waited for a dependency; the open epoch is
+    /// abandoned (replayed by the next run).
+    #[error("stopped while waiting for a dependency")]
+    Stopped,
+}
+
+impl LaneError {
+    /// Whether the lane stopped on request while waiting for a dependency.
+    #[must_use]
+    pub fn is_stop(&self) -> bool {
+        match self {
+            Self::Stopped => true,
+            Self::Sink { source, .. } => source.is_stopped(),
+            _ => false,
+        }
+    }
 }
 
 impl Classified for LaneError {
@@ -42,6 +58,7 @@ impl Classified for LaneError {
             Self::Checkpoint(e) => e.class(),
             Self::Dlq(e) => e.class(),
             Self::Panic(_) | Self::Halted(_) => ErrorClass::Fatal,
+            Self::Stopped => ErrorClass::Transient,
         }
     }
 
@@ -53,6 +70,7 @@ impl Classified for LaneError {
             Self::Dlq(e) => e.code(),
             Self::Panic(_) => "panic",
             Self::Halted(_) => "halted",
+            Self::Stopped => "stopped",
         }
     }
 }

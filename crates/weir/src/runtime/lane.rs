@@ -100,36 +100,46 @@ pub async fn run(
     };
     let interval = pipeline.checkpoint.interval;
     let mut epoch_started = Instant::now();
-    let exit = loop {
-        if *shutdown.borrow() {
-            lane.end_epoch().await?;
-            break LaneExit::Stopped;
-        }
-        let deadline = tokio::time::Instant::from_std(epoch_started + interval);
-        let cut_by_time = pipeline.checkpoint.enabled && lane.dirty;
-        tokio::select! {
-            biased;
-            _ = shutdown.changed() => {}
-            () = tokio::time::sleep_until(deadline), if cut_by_time => {
+    let driven = async {
+        let exit = loop {
+            if *shutdown.borrow() {
                 lane.end_epoch().await?;
-                epoch_started = Instant::now();
+                break LaneExit::Stopped;
             }
-            batch = reader.next_batch() => match batch {
-                None => {
+            let deadline = tokio::time::Instant::from_std(epoch_started + interval);
+            let cut_by_time = pipeline.checkpoint.enabled && lane.dirty;
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => {}
+                () = tokio::time::sleep_until(deadline), if cut_by_time => {
                     lane.end_epoch().await?;
-                    break LaneExit::Finished;
+                    epoch_started = Instant::now();
                 }
-                Some(batch) => {
-                    lane.take(batch?).await?;
-                    let full = pipeline.checkpoint.max_records.is_some_and(|m| lane.epoch_records >= m);
-                    let late = Instant::now() >= epoch_started + interval;
-                    if pipeline.checkpoint.enabled && (full || late) {
+                batch = reader.next_batch() => match batch {
+                    None => {
                         lane.end_epoch().await?;
-                        epoch_started = Instant::now();
+                        break LaneExit::Finished;
+                    }
+                    Some(batch) => {
+                        lane.take(batch?).await?;
+                        let full = pipeline.checkpoint.max_records.is_some_and(|m| lane.epoch_records >= m);
+                        let late = Instant::now() >= epoch_started + interval;
+                        if pipeline.checkpoint.enabled && (full || late) {
+                            lane.end_epoch().await?;
+                            epoch_started = Instant::now();
+                        }
                     }
                 }
             }
+        };
+        Ok::<LaneExit, LaneError>(exit)
+    };
+    let exit = match driven.await {
+        Err(e) if e.is_stop() => {
+            lane.abandon().await;
+            LaneExit::Stopped
         }
+        r => r?,
     };
     if let Some(marker) = lane.run.marker.take() {
         marker.remove();
@@ -214,6 +224,11 @@ impl Lane<'_> {
                 })
             }
         };
+        if failed.iter().any(|f| f.reason == "stopped") {
+            // A stage was waiting for a dependency when the stop came: nothing of this batch
+            // is kept; the open epoch is abandoned and replayed by the next run.
+            return Err(LaneError::Stopped);
+        }
         if let Some(halt) = failed.iter().find(|f| f.reason == "halt") {
             let message = format!(
                 "record {} in stage {}: {}",
@@ -335,6 +350,24 @@ impl Lane<'_> {
         LaneError::Halted(format!("lane {} epoch {epoch}: {message}", self.spec.id))
     }
 
+    /// Drops the open epoch after a stop that came while a dependency was awaited: nothing of
+    /// it becomes visible, the next run produces it again from the last checkpoint.
+    async fn abandon(&mut self) {
+        let epoch = self.epoch;
+        tracing::info!(pipeline = %self.pipeline.name, lane = %self.spec.id, epoch = epoch.0,
+            "stopped while waiting for a dependency: epoch {epoch} is not committed; the next run replays it");
+        for sink in &mut self.state.sinks {
+            if let Err(e) = sink.abort(epoch).await {
+                tracing::warn!(pipeline = %self.pipeline.name, lane = %self.spec.id, "abort of epoch {epoch} failed (recovery discards it): {e}");
+            }
+        }
+        if let Some(dlq) = self.state.dlq.as_mut()
+            && let Err(e) = dlq.abort(epoch)
+        {
+            tracing::warn!(pipeline = %self.pipeline.name, lane = %self.spec.id, "abort of epoch {epoch} in the DLQ failed (recovery discards it): {e}");
+        }
+    }
+
     /// Runs the epoch audits; a failure not accepted by an operator's override halts.
     async fn audit_epoch(&mut self, epoch: Epoch) -> Result<(), LaneError> {
         let Err(failure) = self.audit.check() else {
@@ -370,6 +403,7 @@ impl Lane<'_> {
             move |source| LaneError::Sink { sink: name, source }
         };
         for (i, sink) in self.state.sinks.iter_mut().enumerate() {
+            sink.epoch_ends_at(epoch, self.offset);
             sink.precommit(epoch).await.map_err(sink_err(i))?;
         }
         if let Some(dlq) = self.state.dlq.as_mut() {

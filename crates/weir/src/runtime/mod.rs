@@ -23,6 +23,7 @@ use crate::checkpoint::CheckpointStore;
 use crate::checkpoint::local::LocalStore;
 use crate::config::Plan;
 use crate::dlq::{DlqFilter, DlqStore};
+use crate::error::{Classified, ErrorClass};
 use crate::layout::Layout;
 use crate::observe::health::Health;
 use crate::observe::metrics::metrics;
@@ -167,6 +168,10 @@ pub async fn run(
             retention.push((Arc::clone(&pipeline.name), keep));
         }
         let (stop_tx, stop_rx) = watch::channel(false);
+        for d in &pipeline.dependencies {
+            d.bind_stop(stop_rx.clone());
+            health.watch_breaker(&pipeline.name, d.name(), d.state_cell());
+        }
         let lanes = pipeline
             .source
             .lanes()
@@ -192,15 +197,38 @@ pub async fn run(
             std::sync::atomic::Ordering::Relaxed,
         );
         for spec in lanes {
-            let mut recovered = recover::recover(&pipeline, &spec.id)
-                .await
-                .with_context(|| {
-                    format!(
+            // Recovery may wait for a dependency (a database that is down): a stop ends it.
+            let mut stopping = shutdown.clone();
+            let recovering = recover::recover(&pipeline, &spec.id);
+            let recovered = tokio::select! {
+                r = recovering => Some(r),
+                _ = stopping.wait_for(|s| *s) => None,
+            };
+            let Some(recovered) = recovered else {
+                let _ = stop_tx.send(true);
+                tracing::info!(pipeline = %pipeline.name, lane = %spec.id, "stopped during recovery");
+                return Ok(RunReport {
+                    stopped: true,
+                    ..RunReport::default()
+                });
+            };
+            let mut recovered = match recovered {
+                Ok(r) => Some(r),
+                // A dependency that is failing now (the retries ran out before its breaker
+                // opened): the supervisor recovers the lane again under its restart strategy.
+                Err(e) if !replay && e.class() == ErrorClass::Transient => {
+                    tracing::warn!(pipeline = %pipeline.name, lane = %spec.id,
+                        "cannot recover the lane yet ({e}); retrying under the restart strategy");
+                    None
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(e).context(format!(
                         "pipeline `{}`: cannot recover lane {}",
                         pipeline.name, spec.id
-                    )
-                })?;
-            if replay {
+                    )));
+                }
+            };
+            if replay && let Some(recovered) = recovered.as_mut() {
                 // A replay always walks the whole DLQ again: entries delivered by committed
                 // epochs are no longer listed, so nothing is replayed twice.
                 recovered.next_offset = 0;
@@ -209,13 +237,13 @@ pub async fn run(
             progress.add_total(
                 spec.size_hint
                     .unwrap_or(0)
-                    .saturating_sub(recovered.next_offset),
+                    .saturating_sub(recovered.as_ref().map_or(0, |r| r.next_offset)),
             );
             tasks.push(supervisor::LaneTask {
                 marker: layout.lane_marker(&pipeline.name, &spec.id),
                 pipeline: Arc::clone(&pipeline),
                 spec,
-                recovered: Some(recovered),
+                recovered,
                 permits: Arc::clone(&permits),
                 stop: stop_rx.clone(),
                 progress: Arc::clone(&progress),

@@ -46,22 +46,30 @@ pub async fn recover(pipeline: &Pipeline, lane: &LaneId) -> Result<Recovered, La
         }
         .emit();
     }
-    let epoch = choice.epoch();
-    let mut sinks = Vec::with_capacity(pipeline.sinks.len());
-    for factory in pipeline.sinks.iter() {
-        let mut sink = factory.for_lane(lane);
-        sink.recover(epoch)
-            .await
-            .map_err(|source| LaneError::Sink {
-                sink: factory.name().to_owned(),
-                source,
-            })?;
-        sinks.push(sink);
-    }
-    let (next_offset, records_in, records_out) = choice
+    let mut epoch = choice.epoch();
+    let (mut next_offset, records_in, records_out) = choice
         .checkpoint
         .as_ref()
         .map_or((0, 0, 0), |c| (c.next_offset, c.records_in, c.records_out));
+    let sink_err = |factory: &Arc<dyn crate::sinks::SinkFactory>| {
+        let sink = factory.name().to_owned();
+        move |source| LaneError::Sink { sink, source }
+    };
+    let mut sinks: Vec<Box<dyn Sink>> = pipeline.sinks.iter().map(|f| f.for_lane(lane)).collect();
+    // A sink that keeps the lane's position itself may be ahead of a lost checkpoint.
+    for (sink, factory) in sinks.iter_mut().zip(pipeline.sinks.iter()) {
+        if let Some((e, offset)) = sink.committed_position().await.map_err(sink_err(factory))?
+            && e > epoch
+        {
+            tracing::warn!(pipeline = %pipeline.name, lane = %lane, sink = factory.name(), sink_epoch = e.0, checkpoint_epoch = epoch.0,
+                "sink `{}` has committed epoch {e}, newer than the checkpoint: resuming from its position (offset {offset})", factory.name());
+            epoch = e;
+            next_offset = offset;
+        }
+    }
+    for (sink, factory) in sinks.iter_mut().zip(pipeline.sinks.iter()) {
+        sink.recover(epoch).await.map_err(sink_err(factory))?;
+    }
     if !choice.rejected.is_empty() {
         pipeline.store.set_aside(&choice.rejected).await?;
     }

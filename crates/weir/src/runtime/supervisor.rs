@@ -112,6 +112,8 @@ async fn supervise_permitted(task: &mut LaneTask) -> Result<LaneExit, LaneFailur
         });
         let error = match handle.await {
             Ok(Ok(exit)) => return Ok(exit),
+            // A stop that came while recovery waited for a dependency.
+            Ok(Err(e)) if e.is_stop() => return Ok(LaneExit::Stopped),
             Ok(Err(LaneError::Halted(message))) => {
                 tracing::error!(pipeline = %task.pipeline.name, lane = %task.spec.id, "pipeline halted: {message}");
                 return Err(LaneFailure::Halted(message));

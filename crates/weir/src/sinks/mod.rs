@@ -7,7 +7,9 @@
 //! older still staged) forward and discards or withdraws everything newer.
 
 pub mod file;
+pub mod http;
 pub mod log;
+pub mod postgres;
 pub mod stdout;
 
 use async_trait::async_trait;
@@ -33,17 +35,45 @@ pub enum SinkError {
     /// An earlier write or sync failed; this writer refuses to go on until the lane restarts.
     #[error("sink is poisoned by an earlier failed write; the lane must restart")]
     Poisoned,
+    /// A call to the sink's dependency failed; class and code come from the connector.
+    #[error("{message}")]
+    Remote {
+        /// What the runtime does about it.
+        class: ErrorClass,
+        /// Stable code (`pg_connection`, `http_5xx`, ...).
+        code: &'static str,
+        /// Description.
+        message: String,
+    },
+    /// A stop was requested while the sink waited for its dependency (an open breaker or a
+    /// backoff); the open epoch is not committed and is replayed by the next run.
+    #[error("stopped while waiting for the sink's dependency")]
+    Stopped,
+}
+
+impl SinkError {
+    /// Whether this is [`SinkError::Stopped`].
+    #[must_use]
+    pub fn is_stopped(&self) -> bool {
+        matches!(self, Self::Stopped)
+    }
 }
 
 impl Classified for SinkError {
     fn class(&self) -> ErrorClass {
-        ErrorClass::Fatal
+        match self {
+            Self::Remote { class, .. } => *class,
+            Self::Stopped => ErrorClass::Transient,
+            Self::Io { .. } | Self::Poisoned => ErrorClass::Fatal,
+        }
     }
 
     fn code(&self) -> &'static str {
         match self {
             Self::Io { .. } => "sink_io",
             Self::Poisoned => "sink_poisoned",
+            Self::Remote { code, .. } => code,
+            Self::Stopped => "stopped",
         }
     }
 }
@@ -81,6 +111,21 @@ pub trait Sink: Send {
     /// # Errors
     /// When staged data cannot be removed.
     async fn abort(&mut self, epoch: Epoch) -> Result<(), SinkError>;
+
+    /// Tells the sink, just before `precommit(epoch)`, where the lane resumes after `epoch`. A
+    /// sink that keeps the lane's position itself (transactional PostgreSQL) stores it with the
+    /// epoch's data. Default: ignored.
+    fn epoch_ends_at(&mut self, _epoch: Epoch, _next_offset: u64) {}
+
+    /// The newest epoch this sink has committed together with the lane's position, and the
+    /// offset after it — for sinks that keep the position themselves. Recovery resumes from it
+    /// when it is newer than the checkpoint (the local checkpoint was lost). Default: `None`.
+    ///
+    /// # Errors
+    /// When the sink's bookkeeping cannot be read.
+    async fn committed_position(&mut self) -> Result<Option<(Epoch, u64)>, SinkError> {
+        Ok(None)
+    }
 }
 
 /// Makes a sink's per-lane writers.

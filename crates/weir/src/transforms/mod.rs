@@ -3,6 +3,7 @@
 //! A transform is compiled once per pipeline and shared by all lanes, so it must be
 //! `Send + Sync`; it keeps no per-record state of its own.
 
+pub mod enrich_http;
 pub mod jq;
 mod jq_value;
 mod native;
@@ -24,6 +25,26 @@ pub trait Transform: Send + Sync {
     /// A [`TransformError`] when the record cannot be transformed. Nothing is appended to `out`
     /// for a failed record: a record fails whole.
     fn apply(&self, record: &Record, out: &mut Vec<Record>) -> Result<(), TransformError>;
+
+    /// Whether [`Transform::apply_batch`] should be used: the transform calls a dependency and
+    /// makes its calls for a batch concurrently.
+    fn batched(&self) -> bool {
+        false
+    }
+
+    /// Applies the transform to a batch: one result per input, in order. The default applies
+    /// [`Transform::apply`] to each record. The lane calls it from a blocking section of its
+    /// task (inside `block_in_place` on the multi-threaded runtime), so an implementation may
+    /// wait for async I/O with `Handle::block_on`.
+    fn apply_batch(&self, records: &[&Record]) -> Vec<Result<Vec<Record>, TransformError>> {
+        records
+            .iter()
+            .map(|r| {
+                let mut out = Vec::new();
+                self.apply(r, &mut out).map(|()| out)
+            })
+            .collect()
+    }
 }
 
 /// A record a transform could not process.
@@ -41,6 +62,21 @@ pub enum TransformError {
     /// The record breaks a rule whose failures halt the pipeline.
     #[error("validation failed (halting): {0}")]
     Halt(String),
+    /// A call to the stage's dependency failed for this record (a 4xx answer, or transient
+    /// failures until the retries ran out while the breaker was closed).
+    #[error("{message}")]
+    Remote {
+        /// Class of the last failure.
+        class: ErrorClass,
+        /// Dead-letter reason (`http_4xx`, `retries_exhausted`, ...).
+        code: &'static str,
+        /// Description.
+        message: String,
+    },
+    /// A stop was requested while the stage waited for its dependency: not a failure of the
+    /// record; the lane abandons the batch and its open epoch.
+    #[error("stopped while waiting for a dependency")]
+    Stopped,
 }
 
 impl Classified for TransformError {
@@ -48,6 +84,8 @@ impl Classified for TransformError {
         match self {
             Self::Jq(_) | Self::Invalid(_) | Self::Dropped(_) => ErrorClass::Permanent,
             Self::Halt(_) => ErrorClass::Fatal,
+            Self::Remote { class, .. } => *class,
+            Self::Stopped => ErrorClass::Transient,
         }
     }
 
@@ -57,6 +95,8 @@ impl Classified for TransformError {
             Self::Invalid(_) => "validation",
             Self::Dropped(_) => "dropped",
             Self::Halt(_) => "halt",
+            Self::Remote { code, .. } => code,
+            Self::Stopped => "stopped",
         }
     }
 }

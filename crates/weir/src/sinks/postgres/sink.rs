@@ -1,0 +1,556 @@
+//! One lane's PostgreSQL writer (see the module doc of [`super`] for the protocol).
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::SinkExt;
+use tokio_postgres::{Client, NoTls};
+
+use super::config::PgMode;
+use super::error::PgError;
+use super::{Shared, sql};
+use crate::dependency::{GiveUp, Interrupted, OnOpen};
+use crate::epoch::{Epoch, LaneId};
+use crate::error::Classified;
+use crate::policy::breaker::BreakerState;
+use crate::record::Record;
+use crate::sinks::{Sink, SinkError};
+
+/// COPY data is sent in pieces of about this size.
+const PIECE: usize = 1 << 20;
+/// Bookkeeping rows older than this many epochs are pruned.
+const KEEP_EPOCHS: i64 = 100;
+
+type Step<'a, T> = Pin<Box<dyn Future<Output = Result<T, PgError>> + Send + 'a>>;
+
+struct Conn {
+    client: Client,
+    /// The upsert staging table exists in this session.
+    staged: bool,
+}
+
+/// The open epoch's rows, COPY-encoded.
+#[derive(Default)]
+struct Rows {
+    epoch: Option<Epoch>,
+    buf: Vec<u8>,
+    /// Upsert: each row's byte range (empty once replaced by a later row with its key).
+    lines: Vec<(usize, usize)>,
+    by_key: HashMap<String, usize>,
+    replaced: usize,
+}
+
+impl Rows {
+    fn clear(&mut self) {
+        *self = Rows::default();
+    }
+
+    fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// The rows to send, as cheap pieces.
+    fn pieces(&self) -> Vec<Bytes> {
+        let data = if self.replaced == 0 {
+            Bytes::copy_from_slice(&self.buf)
+        } else {
+            let mut v = Vec::with_capacity(self.buf.len());
+            for (a, b) in &self.lines {
+                v.extend_from_slice(&self.buf[*a..*b]);
+            }
+            Bytes::from(v)
+        };
+        let mut out = Vec::with_capacity(data.len() / PIECE + 1);
+        let mut at = 0;
+        while at < data.len() {
+            let end = (at + PIECE).min(data.len());
+            out.push(data.slice(at..end));
+            at = end;
+        }
+        out
+    }
+}
+
+pub(super) struct PgSink {
+    shared: Arc<Shared>,
+    lane: LaneId,
+    tag: String,
+    conn: Option<Conn>,
+    columns: Vec<String>,
+    rows: Rows,
+    next_offset: Option<(Epoch, u64)>,
+    /// A precommit attempt of this epoch was made: the next one looks for its prepared
+    /// transaction first.
+    tried: Option<Epoch>,
+    warned: HashSet<String>,
+}
+
+async fn timed<T>(
+    d: Duration,
+    f: impl Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, PgError> {
+    match tokio::time::timeout(d, f).await {
+        Ok(r) => r.map_err(PgError::from),
+        Err(_) => Err(PgError::Timeout(d)),
+    }
+}
+
+fn interrupted(i: Interrupted) -> SinkError {
+    match i {
+        Interrupted::Stopped => SinkError::Stopped,
+        // Sinks always wait for their breaker.
+        Interrupted::Open => SinkError::Remote {
+            class: crate::error::ErrorClass::Transient,
+            code: "breaker_open",
+            message: "circuit breaker open".into(),
+        },
+    }
+}
+
+/// Whether a DDL error only says that a concurrent session created the object first.
+fn already_exists(e: &PgError) -> bool {
+    matches!(e.sqlstate(), Some("42P07" | "23505" | "42710"))
+}
+
+impl PgSink {
+    pub(super) fn new(shared: Arc<Shared>, lane: LaneId) -> Self {
+        let tag = sql::lane_tag(
+            &shared.pipeline,
+            &shared.plan.name,
+            &shared.table,
+            lane.as_str(),
+        );
+        Self {
+            shared,
+            lane,
+            tag,
+            conn: None,
+            columns: Vec::new(),
+            rows: Rows::default(),
+            next_offset: None,
+            tried: None,
+            warned: HashSet::new(),
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        self.shared.dep.timeout()
+    }
+
+    fn gid(&self, epoch: Epoch) -> String {
+        format!("{}{}", self.tag, epoch.0)
+    }
+
+    fn transactional(&self) -> bool {
+        self.shared.plan.mode == PgMode::Transactional
+    }
+
+    /// Runs `op` under the dependency's policy stack; a broken connection is dropped after a
+    /// failed attempt so the next one reconnects.
+    async fn with_policy<T: Send>(
+        &mut self,
+        op: impl for<'a> Fn(&'a mut PgSink) -> Step<'a, T> + Send + Sync,
+    ) -> Result<T, SinkError> {
+        let shared = Arc::clone(&self.shared);
+        let mut call = shared
+            .dep
+            .begin(&shared.plan.name, OnOpen::Wait)
+            .await
+            .map_err(interrupted)?;
+        loop {
+            let attempt = call.attempt().await.map_err(interrupted)?;
+            match op(self).await {
+                Ok(v) => {
+                    call.succeeded(attempt);
+                    return Ok(v);
+                }
+                Err(e) => {
+                    if e.breaks_connection() {
+                        self.conn = None;
+                    }
+                    // Failed probes of an outage are expected: logged at debug level.
+                    if shared.dep.state() == BreakerState::Closed {
+                        tracing::warn!(pipeline = %shared.pipeline, sink = %shared.plan.name, lane = %self.lane,
+                            attempt = call.attempts(), class = %e.class(), code = e.code(), "postgres: {e}");
+                    } else {
+                        tracing::debug!(pipeline = %shared.pipeline, sink = %shared.plan.name, lane = %self.lane,
+                            attempt = call.attempts(), class = %e.class(), code = e.code(), "postgres: {e}");
+                    }
+                    match call.failed(attempt, e.class()).await {
+                        Ok(()) => {}
+                        Err(GiveUp::Interrupted(i)) => return Err(interrupted(i)),
+                        Err(GiveUp::Exhausted | GiveUp::NotRetryable) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn client(&mut self) -> Result<&Client, PgError> {
+        if self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+            self.conn = None;
+        }
+        if self.conn.is_none() {
+            let t = self.timeout();
+            let (client, connection) = timed(t, self.shared.connect.connect(NoTls)).await?;
+            let lane = self.lane.clone();
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(lane = %lane, "postgres connection ended: {e}");
+                }
+            });
+            self.conn = Some(Conn {
+                client,
+                staged: false,
+            });
+        }
+        match &self.conn {
+            Some(c) => Ok(&c.client),
+            None => unreachable!("connected above"),
+        }
+    }
+
+    async fn exec(&mut self, statement: &str) -> Result<(), PgError> {
+        let t = self.timeout();
+        let client = self.client().await?;
+        timed(t, client.batch_execute(statement)).await
+    }
+
+    /// Runs DDL that may race with another lane creating the same object.
+    async fn ddl(&mut self, statement: &str) -> Result<(), PgError> {
+        match self.exec(statement).await {
+            Err(e) if already_exists(&e) => Ok(()),
+            r => r,
+        }
+    }
+
+    async fn try_prepare_schema(&mut self) -> Result<(), PgError> {
+        let plan = &self.shared.plan;
+        if let Some(cols) = &plan.create_table {
+            let stmt = sql::create_table(&self.shared.table, cols, &plan.key);
+            self.ddl(&stmt).await?;
+        }
+        if self.transactional() {
+            let stmt = sql::create_epochs(&self.shared.epochs);
+            self.ddl(&stmt).await?;
+        }
+        let t = self.timeout();
+        let table = self.shared.table.clone();
+        let client = self.client().await?;
+        let rows = timed(t, client.query(sql::COLUMNS, &[&table])).await?;
+        let columns: Vec<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+        if columns.is_empty() {
+            return Err(PgError::Schema(format!(
+                "table {table} has no writable columns"
+            )));
+        }
+        for k in &self.shared.plan.key {
+            if !columns.contains(k) {
+                return Err(PgError::Schema(format!(
+                    "key column `{k}` is not a column of table {table} (columns: {})",
+                    columns.join(", ")
+                )));
+            }
+        }
+        self.columns = columns;
+        Ok(())
+    }
+
+    async fn try_position(&mut self) -> Result<Option<(Epoch, u64)>, PgError> {
+        self.try_prepare_schema().await?;
+        let t = self.timeout();
+        let stmt = format!(
+            "SELECT epoch, next_offset FROM {} WHERE pipeline = $1 AND sink = $2 AND lane = $3 ORDER BY epoch DESC LIMIT 1",
+            self.shared.epochs
+        );
+        let (p, s, l) = self.keys();
+        let client = self.client().await?;
+        let row = timed(t, client.query_opt(&stmt, &[&p, &s, &l])).await?;
+        Ok(row.map(|r| {
+            let e: i64 = r.get(0);
+            let o: i64 = r.get(1);
+            (Epoch(e.max(0) as u64), o.max(0) as u64)
+        }))
+    }
+
+    fn keys(&self) -> (String, String, String) {
+        (
+            self.shared.pipeline.to_string(),
+            self.shared.plan.name.clone(),
+            self.lane.to_string(),
+        )
+    }
+
+    async fn prepared(&mut self) -> Result<Vec<(Epoch, String)>, PgError> {
+        let t = self.timeout();
+        let tag = self.tag.clone();
+        let client = self.client().await?;
+        let rows = timed(
+            t,
+            client.query(
+                "SELECT gid FROM pg_catalog.pg_prepared_xacts WHERE database = current_database() AND left(gid, length($1)) = $1",
+                &[&tag],
+            ),
+        )
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let gid: String = r.get(0);
+            if let Some(e) = gid.strip_prefix(&tag).and_then(|e| e.parse().ok()) {
+                out.push((Epoch(e), gid));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    async fn try_recover(&mut self, committed: Epoch) -> Result<(), PgError> {
+        self.try_prepare_schema().await?;
+        if !self.transactional() {
+            return Ok(());
+        }
+        for (epoch, gid) in self.prepared().await? {
+            let verb = if epoch <= committed {
+                "COMMIT"
+            } else {
+                "ROLLBACK"
+            };
+            tracing::info!(pipeline = %self.shared.pipeline, sink = %self.shared.plan.name, lane = %self.lane,
+                epoch = epoch.0, committed = committed.0, "postgres recovery: {verb} PREPARED of epoch {}", epoch.0);
+            self.exec(&format!("{verb} PREPARED {}", sql::literal(&gid)))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn try_precommit(&mut self, epoch: Epoch) -> Result<(), PgError> {
+        if self.transactional() && self.tried == Some(epoch) {
+            let gid = self.gid(epoch);
+            if self.prepared().await?.iter().any(|(_, g)| *g == gid) {
+                return Ok(());
+            }
+        }
+        self.tried = Some(epoch);
+        let result = self.try_write_epoch(epoch).await;
+        if result.is_err()
+            && let Some(c) = &self.conn
+            && !c.client.is_closed()
+        {
+            // Leave the session clean for the next attempt; a failure here breaks it.
+            let t = self.timeout();
+            if timed(t, c.client.batch_execute("ROLLBACK")).await.is_err() {
+                self.conn = None;
+            }
+        }
+        result
+    }
+
+    async fn try_write_epoch(&mut self, epoch: Epoch) -> Result<(), PgError> {
+        let t = self.timeout();
+        let upsert = !self.transactional();
+        if upsert && self.rows.is_empty() {
+            return Ok(());
+        }
+        let pieces = self.rows.pieces();
+        let table = self.shared.table.clone();
+        let (target, finish) = if upsert {
+            (
+                sql::ident(sql::STAGE),
+                sql::upsert_from_stage(&table, &self.columns, &self.shared.plan.key),
+            )
+        } else {
+            (table.clone(), String::new())
+        };
+        let copy = sql::copy_in(&target, &self.columns);
+        self.client().await?;
+        if upsert && !self.conn.as_ref().is_some_and(|c| c.staged) {
+            self.exec(&sql::create_stage(&table)).await?;
+            if let Some(c) = self.conn.as_mut() {
+                c.staged = true;
+            }
+        }
+        self.exec("BEGIN").await?;
+        if !pieces.is_empty() {
+            let client = self.client().await?;
+            let sink = timed(t, client.copy_in::<_, Bytes>(&copy)).await?;
+            futures_util::pin_mut!(sink);
+            for piece in pieces {
+                timed(t, sink.send(piece)).await?;
+            }
+            timed(t, sink.as_mut().finish()).await?;
+        }
+        if upsert {
+            self.exec(&finish).await?;
+            return self.exec("COMMIT").await;
+        }
+        let offset = match self.next_offset {
+            Some((e, o)) if e == epoch => o,
+            _ => {
+                return Err(PgError::Protocol(format!(
+                    "epoch {epoch} precommitted without its end offset"
+                )));
+            }
+        };
+        let (p, s, l) = self.keys();
+        let e = epoch.0 as i64;
+        let o = offset as i64;
+        let insert = format!(
+            "INSERT INTO {} (pipeline, sink, lane, epoch, next_offset) VALUES ($1, $2, $3, $4, $5)",
+            self.shared.epochs
+        );
+        let prune = format!(
+            "DELETE FROM {} WHERE pipeline = $1 AND sink = $2 AND lane = $3 AND epoch < $4",
+            self.shared.epochs
+        );
+        let client = self.client().await?;
+        timed(t, client.execute(&insert, &[&p, &s, &l, &e, &o])).await?;
+        let old = e - KEEP_EPOCHS;
+        timed(t, client.execute(&prune, &[&p, &s, &l, &old])).await?;
+        let gid = self.gid(epoch);
+        self.exec(&format!("PREPARE TRANSACTION {}", sql::literal(&gid)))
+            .await
+    }
+
+    async fn try_commit(&mut self, epoch: Epoch) -> Result<(), PgError> {
+        let gid = self.gid(epoch);
+        match self
+            .exec(&format!("COMMIT PREPARED {}", sql::literal(&gid)))
+            .await
+        {
+            Err(e) if e.sqlstate() == Some("42704") => {
+                // Not prepared (any more): committed already if its bookkeeping row is there.
+                let t = self.timeout();
+                let stmt = format!(
+                    "SELECT 1 FROM {} WHERE pipeline = $1 AND sink = $2 AND lane = $3 AND epoch = $4",
+                    self.shared.epochs
+                );
+                let (p, s, l) = self.keys();
+                let ep = epoch.0 as i64;
+                let client = self.client().await?;
+                let found = timed(t, client.query_opt(&stmt, &[&p, &s, &l, &ep])).await?;
+                if found.is_some() {
+                    Ok(())
+                } else {
+                    Err(PgError::Protocol(format!(
+                        "epoch {epoch} of lane {} is neither prepared nor committed in PostgreSQL",
+                        self.lane
+                    )))
+                }
+            }
+            r => r,
+        }
+    }
+
+    fn encode(&mut self, records: &[Record]) -> Result<(), PgError> {
+        let upsert = !self.transactional();
+        for r in records {
+            let Some(obj) = r.value.as_object() else {
+                return Err(PgError::Record(format!(
+                    "record {} is not a JSON object: a row needs fields",
+                    r.meta.id
+                )));
+            };
+            if obj.len() > self.columns.len() || self.warned.len() < 16 {
+                for k in obj.keys() {
+                    if !self.columns.contains(k) && self.warned.insert(k.clone()) {
+                        tracing::warn!(pipeline = %self.shared.pipeline, sink = %self.shared.plan.name,
+                            "field `{k}` has no column in table {}; it is not written", self.shared.table);
+                    }
+                }
+            }
+            let start = self.rows.buf.len();
+            sql::encode_row(&mut self.rows.buf, obj, &self.columns);
+            if upsert {
+                let mut key = String::new();
+                for k in &self.shared.plan.key {
+                    key.push_str(&obj.get(k).map(ToString::to_string).unwrap_or_default());
+                    key.push('\u{1}');
+                }
+                let line = (start, self.rows.buf.len());
+                let i = self.rows.lines.len();
+                self.rows.lines.push(line);
+                if let Some(old) = self.rows.by_key.insert(key, i) {
+                    self.rows.lines[old] = (0, 0);
+                    self.rows.replaced += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Sink for PgSink {
+    async fn recover(&mut self, committed: Epoch) -> Result<(), SinkError> {
+        self.rows.clear();
+        self.tried = None;
+        self.with_policy(move |s| Box::pin(s.try_recover(committed)))
+            .await
+    }
+
+    async fn committed_position(&mut self) -> Result<Option<(Epoch, u64)>, SinkError> {
+        if !self.transactional() {
+            return Ok(None);
+        }
+        self.with_policy(|s| Box::pin(s.try_position())).await
+    }
+
+    async fn write(&mut self, epoch: Epoch, records: &[Record]) -> Result<(), SinkError> {
+        if self.rows.epoch != Some(epoch) {
+            self.rows.clear();
+            self.rows.epoch = Some(epoch);
+        }
+        if self.columns.is_empty() {
+            return Err(PgError::Protocol("write before recovery".into()).into());
+        }
+        self.encode(records).map_err(SinkError::from)
+    }
+
+    fn epoch_ends_at(&mut self, epoch: Epoch, next_offset: u64) {
+        self.next_offset = Some((epoch, next_offset));
+    }
+
+    async fn precommit(&mut self, epoch: Epoch) -> Result<(), SinkError> {
+        if self.rows.epoch != Some(epoch) {
+            self.rows.clear();
+            self.rows.epoch = Some(epoch);
+        }
+        self.with_policy(move |s| Box::pin(s.try_precommit(epoch)))
+            .await?;
+        self.rows.clear();
+        self.tried = None;
+        Ok(())
+    }
+
+    async fn commit(&mut self, epoch: Epoch) -> Result<(), SinkError> {
+        if !self.transactional() {
+            return Ok(());
+        }
+        self.with_policy(move |s| Box::pin(s.try_commit(epoch)))
+            .await
+    }
+
+    async fn abort(&mut self, epoch: Epoch) -> Result<(), SinkError> {
+        self.rows.clear();
+        self.tried = None;
+        if !self.transactional() || self.conn.is_none() {
+            return Ok(());
+        }
+        let gid = self.gid(epoch);
+        let r = async {
+            let _ = self.exec("ROLLBACK").await;
+            if self.prepared().await?.iter().any(|(_, g)| *g == gid) {
+                self.exec(&format!("ROLLBACK PREPARED {}", sql::literal(&gid)))
+                    .await?;
+            }
+            Ok::<(), PgError>(())
+        }
+        .await;
+        r.map_err(SinkError::from)
+    }
+}
