@@ -11,7 +11,7 @@
 //! ```text
 //! cargo run --release --manifest-path bench/ingest/Cargo.toml -- \
 //!     --weir target/release/weir [--nats /usr/sbin/nats-server] [--events 200000] \
-//!     [--clients 4] [--batch 100] [--rounds 5]
+//!     [--clients 4] [--batch 100] [--rounds 5] [--cases weir-always,weir-interval,nats,nats-batch]
 //! ```
 
 use std::net::SocketAddr;
@@ -33,6 +33,8 @@ struct Args {
     clients: usize,
     batch: usize,
     rounds: usize,
+    /// Only these cases (`weir-always,weir-interval,nats,nats-batch`); all when empty.
+    cases: Vec<String>,
 }
 
 fn args() -> Args {
@@ -43,6 +45,7 @@ fn args() -> Args {
         clients: 4,
         batch: 100,
         rounds: 5,
+        cases: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,6 +57,7 @@ fn args() -> Args {
             "--clients" => a.clients = v.parse().expect("--clients N"),
             "--batch" => a.batch = v.parse().expect("--batch N"),
             "--rounds" => a.rounds = v.parse().expect("--rounds N"),
+            "--cases" => a.cases = v.split(',').map(str::to_owned).collect(),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -310,6 +314,9 @@ async fn main() -> Result<(), Error> {
         for k in 0..cases.len() {
             // Rotate the order from round to round.
             let i = (k + round) % cases.len();
+            if !a.cases.is_empty() && !a.cases.iter().any(|c| c == cases[i].1) {
+                continue;
+            }
             let (secs, acked) = match cases[i].1 {
                 "weir-always" => run_weir(&a, "always").await?,
                 "weir-interval" => run_weir(&a, "200ms").await?,
@@ -328,6 +335,9 @@ async fn main() -> Result<(), Error> {
     println!("| --- | ---: | ---: | ---: |");
     for (i, (name, _)) in cases.iter().enumerate() {
         let r = &results[i];
+        if r.is_empty() {
+            continue;
+        }
         let min = r.iter().copied().fold(f64::INFINITY, f64::min);
         let max = r.iter().copied().fold(0.0, f64::max);
         println!("| {name} | {:.0} | {min:.0} | {max:.0} |", median(r.clone()));
