@@ -11,7 +11,7 @@
 //! ```text
 //! cargo run --release --manifest-path bench/ingest/Cargo.toml -- \
 //!     --weir target/release/weir [--nats /usr/sbin/nats-server] [--events 200000] \
-//!     [--clients 4] [--batch 100] [--rounds 5] [--cases weir-always,weir-interval,nats,nats-batch]
+//!     [--clients 4] [--batch 100] [--rounds 5] [--partitions 8] [--cases weir-always,weir-interval,nats,nats-batch]
 //! ```
 
 use std::net::SocketAddr;
@@ -33,6 +33,8 @@ struct Args {
     clients: usize,
     batch: usize,
     rounds: usize,
+    /// Partitions of weir's topic.
+    partitions: u32,
     /// Only these cases (`weir-always,weir-interval,nats,nats-batch`); all when empty.
     cases: Vec<String>,
 }
@@ -45,6 +47,7 @@ fn args() -> Args {
         clients: 4,
         batch: 100,
         rounds: 5,
+        partitions: 8,
         cases: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -57,6 +60,7 @@ fn args() -> Args {
             "--clients" => a.clients = v.parse().expect("--clients N"),
             "--batch" => a.batch = v.parse().expect("--batch N"),
             "--rounds" => a.rounds = v.parse().expect("--rounds N"),
+            "--partitions" => a.partitions = v.parse().expect("--partitions N"),
             "--cases" => a.cases = v.split(',').map(str::to_owned).collect(),
             other => panic!("unknown flag {other}"),
         }
@@ -109,11 +113,12 @@ async fn start_weir(a: &Args, dir: &Path, fsync: &str) -> Result<(Child, SocketA
 log: {{ fsync: {fsync} }}
 pipelines:
   events:
-    source: {{ type: http, key: .user_id, partitions: 8, max_body: 8MiB }}
+    source: {{ type: http, key: .user_id, partitions: {partitions}, max_body: 8MiB }}
     sinks:
       - {{ type: file, path: out }}
     checkpoint: {{ interval: 1s }}
-"
+",
+            partitions = a.partitions
         ),
     )?;
     let mut child = Command::new(&a.weir)
