@@ -166,7 +166,11 @@ async fn post_all(addr: SocketAddr, batches: Vec<Vec<String>>) -> Result<usize, 
                 let status: u16 = head.split(' ').nth(1).ok_or("status")?.parse()?;
                 let len: usize = head
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().to_owned())
+                    })
                     .ok_or("no content-length")?
                     .parse()?;
                 break (status, len, end + 4);
@@ -187,7 +191,11 @@ async fn post_all(addr: SocketAddr, batches: Vec<Vec<String>>) -> Result<usize, 
             buf.extend_from_slice(&chunk[..n]);
         }
         if status != 200 {
-            return Err(format!("status {status}: {}", String::from_utf8_lossy(&buf[start..start + len])).into());
+            return Err(format!(
+                "status {status}: {}",
+                String::from_utf8_lossy(&buf[start..start + len])
+            )
+            .into());
         }
         buf.drain(..start + len);
         acked += batch.len();
@@ -200,7 +208,10 @@ async fn run_weir(a: &Args, fsync: &str) -> Result<(f64, usize), Error> {
     let (mut child, addr) = start_weir(a, &dir, fsync).await?;
     let work = batches(a);
     let started = Instant::now();
-    let tasks: Vec<_> = work.into_iter().map(|b| tokio::spawn(post_all(addr, b))).collect();
+    let tasks: Vec<_> = work
+        .into_iter()
+        .map(|b| tokio::spawn(post_all(addr, b)))
+        .collect();
     let mut acked = 0;
     for t in tasks {
         acked += t.await??;
@@ -245,7 +256,11 @@ async fn start_nats(a: &Args, dir: &Path) -> Result<(Child, async_nats::Client),
 }
 
 async fn run_nats(a: &Args, one_message_per_batch: bool) -> Result<(f64, usize), Error> {
-    let dir = temp_dir(if one_message_per_batch { "nats-batch" } else { "nats" });
+    let dir = temp_dir(if one_message_per_batch {
+        "nats-batch"
+    } else {
+        "nats"
+    });
     let (mut child, client) = start_nats(a, &dir).await?;
     let js = async_nats::jetstream::new(client);
     js.create_stream(async_nats::jetstream::stream::Config {
@@ -265,11 +280,16 @@ async fn run_nats(a: &Args, one_message_per_batch: bool) -> Result<(f64, usize),
             for batch in client_batches {
                 if one_message_per_batch {
                     let body = batch.join("\n");
-                    js.publish(format!("events.{c}"), body.into_bytes().into()).await?.await?;
+                    js.publish(format!("events.{c}"), body.into_bytes().into())
+                        .await?
+                        .await?;
                 } else {
                     let mut acks = Vec::with_capacity(batch.len());
                     for e in &batch {
-                        acks.push(js.publish(format!("events.{c}"), e.clone().into_bytes().into()).await?);
+                        acks.push(
+                            js.publish(format!("events.{c}"), e.clone().into_bytes().into())
+                                .await?,
+                        );
                     }
                     for ack in acks {
                         ack.await?;
@@ -328,7 +348,11 @@ async fn main() -> Result<(), Error> {
                 "nats" => run_nats(&a, false).await?,
                 _ => run_nats(&a, true).await?,
             };
-            assert_eq!(acked, a.events / a.batch * a.batch, "every event acknowledged");
+            assert_eq!(
+                acked,
+                a.events / a.batch * a.batch,
+                "every event acknowledged"
+            );
             let rate = acked as f64 / secs;
             results[i].push(rate);
             line.push_str(&format!("  {}={rate:.0}/s", cases[i].1));
@@ -345,7 +369,10 @@ async fn main() -> Result<(), Error> {
         }
         let min = r.iter().copied().fold(f64::INFINITY, f64::min);
         let max = r.iter().copied().fold(0.0, f64::max);
-        println!("| {name} | {:.0} | {min:.0} | {max:.0} |", median(r.clone()));
+        println!(
+            "| {name} | {:.0} | {min:.0} | {max:.0} |",
+            median(r.clone())
+        );
     }
     Ok(())
 }

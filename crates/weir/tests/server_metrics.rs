@@ -564,9 +564,13 @@ fn metrics_name_every_pipeline_and_sink_and_only_grow_within_the_input() {
                 checkpoints <= records_in,
                 "{p}: {checkpoints} checkpoints for {records_in} records"
             );
+            // The registry collects families in hash-map order, not name order, so an epoch
+            // committed during the scrape can be in one of the two and not yet in the other:
+            // at most one per lane that runs at once.
+            let lanes_at_once = if p == "orders" { 4.0 } else { 1.0 };
             assert!(
-                histogram_count <= checkpoints,
-                "{p}: histogram count {histogram_count} > checkpoints {checkpoints}"
+                histogram_count <= checkpoints + lanes_at_once,
+                "{p}: histogram count {histogram_count} > checkpoints {checkpoints} + {lanes_at_once}"
             );
             assert_eq!(
                 m.value(&inf_bucket(p)),
