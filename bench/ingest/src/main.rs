@@ -360,8 +360,10 @@ async fn main() -> Result<(), Error> {
         println!("{line}");
     }
     println!();
-    println!("| case | events/s (median) | min | max |");
-    println!("| --- | ---: | ---: | ---: |");
+    println!(
+        "| case | events/s (median) | min | max | ratio to JetStream per event (median of rounds) |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: |");
     for (i, (name, _)) in cases.iter().enumerate() {
         let r = &results[i];
         if r.is_empty() {
