@@ -371,8 +371,15 @@ async fn main() -> Result<(), Error> {
         }
         let min = r.iter().copied().fold(f64::INFINITY, f64::min);
         let max = r.iter().copied().fold(0.0, f64::max);
+        // Paired by round: each case against JetStream's per-event figure of the same round.
+        let ratio = if results[2].len() == r.len() {
+            let ratios: Vec<f64> = r.iter().zip(&results[2]).map(|(x, n)| x / n).collect();
+            format!("{:.0}%", median(ratios) * 100.0)
+        } else {
+            "-".to_owned()
+        };
         println!(
-            "| {name} | {:.0} | {min:.0} | {max:.0} |",
+            "| {name} | {:.0} | {min:.0} | {max:.0} | {ratio} |",
             median(r.clone())
         );
     }
