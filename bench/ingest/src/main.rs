@@ -11,7 +11,7 @@
 //! ```text
 //! cargo run --release --manifest-path bench/ingest/Cargo.toml -- \
 //!     --weir target/release/weir [--nats /usr/sbin/nats-server] [--events 200000] \
-//!     [--clients 4] [--batch 100] [--rounds 5]
+//!     [--clients 4] [--batch 100] [--rounds 5] [--partitions 8] [--cases weir-always,weir-interval,nats,nats-batch]
 //! ```
 
 use std::net::SocketAddr;
@@ -33,6 +33,10 @@ struct Args {
     clients: usize,
     batch: usize,
     rounds: usize,
+    /// Partitions of weir's topic.
+    partitions: u32,
+    /// Only these cases (`weir-always,weir-interval,nats,nats-batch`); all when empty.
+    cases: Vec<String>,
 }
 
 fn args() -> Args {
@@ -43,6 +47,8 @@ fn args() -> Args {
         clients: 4,
         batch: 100,
         rounds: 5,
+        partitions: 8,
+        cases: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,6 +60,8 @@ fn args() -> Args {
             "--clients" => a.clients = v.parse().expect("--clients N"),
             "--batch" => a.batch = v.parse().expect("--batch N"),
             "--rounds" => a.rounds = v.parse().expect("--rounds N"),
+            "--partitions" => a.partitions = v.parse().expect("--partitions N"),
+            "--cases" => a.cases = v.split(',').map(str::to_owned).collect(),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -105,11 +113,12 @@ async fn start_weir(a: &Args, dir: &Path, fsync: &str) -> Result<(Child, SocketA
 log: {{ fsync: {fsync} }}
 pipelines:
   events:
-    source: {{ type: http, key: .user_id, partitions: 8, max_body: 8MiB }}
+    source: {{ type: http, key: .user_id, partitions: {partitions}, max_body: 8MiB }}
     sinks:
       - {{ type: file, path: out }}
     checkpoint: {{ interval: 1s }}
-"
+",
+            partitions = a.partitions
         ),
     )?;
     let mut child = Command::new(&a.weir)
@@ -157,7 +166,11 @@ async fn post_all(addr: SocketAddr, batches: Vec<Vec<String>>) -> Result<usize, 
                 let status: u16 = head.split(' ').nth(1).ok_or("status")?.parse()?;
                 let len: usize = head
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().to_owned())
+                    })
                     .ok_or("no content-length")?
                     .parse()?;
                 break (status, len, end + 4);
@@ -178,7 +191,11 @@ async fn post_all(addr: SocketAddr, batches: Vec<Vec<String>>) -> Result<usize, 
             buf.extend_from_slice(&chunk[..n]);
         }
         if status != 200 {
-            return Err(format!("status {status}: {}", String::from_utf8_lossy(&buf[start..start + len])).into());
+            return Err(format!(
+                "status {status}: {}",
+                String::from_utf8_lossy(&buf[start..start + len])
+            )
+            .into());
         }
         buf.drain(..start + len);
         acked += batch.len();
@@ -191,7 +208,10 @@ async fn run_weir(a: &Args, fsync: &str) -> Result<(f64, usize), Error> {
     let (mut child, addr) = start_weir(a, &dir, fsync).await?;
     let work = batches(a);
     let started = Instant::now();
-    let tasks: Vec<_> = work.into_iter().map(|b| tokio::spawn(post_all(addr, b))).collect();
+    let tasks: Vec<_> = work
+        .into_iter()
+        .map(|b| tokio::spawn(post_all(addr, b)))
+        .collect();
     let mut acked = 0;
     for t in tasks {
         acked += t.await??;
@@ -236,7 +256,11 @@ async fn start_nats(a: &Args, dir: &Path) -> Result<(Child, async_nats::Client),
 }
 
 async fn run_nats(a: &Args, one_message_per_batch: bool) -> Result<(f64, usize), Error> {
-    let dir = temp_dir(if one_message_per_batch { "nats-batch" } else { "nats" });
+    let dir = temp_dir(if one_message_per_batch {
+        "nats-batch"
+    } else {
+        "nats"
+    });
     let (mut child, client) = start_nats(a, &dir).await?;
     let js = async_nats::jetstream::new(client);
     js.create_stream(async_nats::jetstream::stream::Config {
@@ -256,11 +280,16 @@ async fn run_nats(a: &Args, one_message_per_batch: bool) -> Result<(f64, usize),
             for batch in client_batches {
                 if one_message_per_batch {
                     let body = batch.join("\n");
-                    js.publish(format!("events.{c}"), body.into_bytes().into()).await?.await?;
+                    js.publish(format!("events.{c}"), body.into_bytes().into())
+                        .await?
+                        .await?;
                 } else {
                     let mut acks = Vec::with_capacity(batch.len());
                     for e in &batch {
-                        acks.push(js.publish(format!("events.{c}"), e.clone().into_bytes().into()).await?);
+                        acks.push(
+                            js.publish(format!("events.{c}"), e.clone().into_bytes().into())
+                                .await?,
+                        );
                     }
                     for ack in acks {
                         ack.await?;
@@ -310,13 +339,20 @@ async fn main() -> Result<(), Error> {
         for k in 0..cases.len() {
             // Rotate the order from round to round.
             let i = (k + round) % cases.len();
+            if !a.cases.is_empty() && !a.cases.iter().any(|c| c == cases[i].1) {
+                continue;
+            }
             let (secs, acked) = match cases[i].1 {
                 "weir-always" => run_weir(&a, "always").await?,
                 "weir-interval" => run_weir(&a, "200ms").await?,
                 "nats" => run_nats(&a, false).await?,
                 _ => run_nats(&a, true).await?,
             };
-            assert_eq!(acked, a.events / a.batch * a.batch, "every event acknowledged");
+            assert_eq!(
+                acked,
+                a.events / a.batch * a.batch,
+                "every event acknowledged"
+            );
             let rate = acked as f64 / secs;
             results[i].push(rate);
             line.push_str(&format!("  {}={rate:.0}/s", cases[i].1));
@@ -324,13 +360,28 @@ async fn main() -> Result<(), Error> {
         println!("{line}");
     }
     println!();
-    println!("| case | events/s (median) | min | max |");
-    println!("| --- | ---: | ---: | ---: |");
+    println!(
+        "| case | events/s (median) | min | max | ratio to JetStream per event (median of rounds) |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: |");
     for (i, (name, _)) in cases.iter().enumerate() {
         let r = &results[i];
+        if r.is_empty() {
+            continue;
+        }
         let min = r.iter().copied().fold(f64::INFINITY, f64::min);
         let max = r.iter().copied().fold(0.0, f64::max);
-        println!("| {name} | {:.0} | {min:.0} | {max:.0} |", median(r.clone()));
+        // Paired by round: each case against JetStream's per-event figure of the same round.
+        let ratio = if results[2].len() == r.len() {
+            let ratios: Vec<f64> = r.iter().zip(&results[2]).map(|(x, n)| x / n).collect();
+            format!("{:.0}%", median(ratios) * 100.0)
+        } else {
+            "-".to_owned()
+        };
+        println!(
+            "| {name} | {:.0} | {min:.0} | {max:.0} | {ratio} |",
+            median(r.clone())
+        );
     }
     Ok(())
 }

@@ -20,7 +20,12 @@
 //! first record of one append of a request or of a log sink's epoch (see `ingest` and
 //! `sinks::log`): recovery after a crash finds it to learn which records are already stored.
 
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// A parsed key path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,6 +93,102 @@ impl KeyPath {
     }
 }
 
+impl KeyPath {
+    /// The key's compact JSON text of a record given as JSON text, walking only the path (the
+    /// record is not built into a value). `None` as for [`KeyPath::extract`], and for text that
+    /// is not JSON.
+    #[must_use]
+    pub fn extract_text(&self, record: &RawValue) -> Option<String> {
+        let mut de = serde_json::Deserializer::from_str(record.get());
+        let raw = PathSeed {
+            fields: &self.fields,
+        }
+        .deserialize(&mut de)
+        .ok()??;
+        let text = raw.get();
+        if text == "null" {
+            return None;
+        }
+        // Strings without escapes and plain integers are already compact; anything else is
+        // normalized so that equal keys hash alike however they were written.
+        let plain_string =
+            text.starts_with('"') && !text.contains('\\') && !text.contains(char::is_control);
+        let plain_int = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+        if plain_string || plain_int {
+            Some(text.to_owned())
+        } else {
+            serde_json::from_str::<Value>(text)
+                .ok()
+                .map(|v| v.to_string())
+        }
+    }
+}
+
+/// Walks `fields` into a JSON document; yields the raw text at the end of the path.
+struct PathSeed<'p> {
+    fields: &'p [String],
+}
+
+impl<'de> DeserializeSeed<'de> for PathSeed<'_> {
+    type Value = Option<&'de RawValue>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        match self.fields.split_first() {
+            None => <&RawValue as serde::Deserialize>::deserialize(d).map(Some),
+            Some((field, rest)) => d.deserialize_any(PathVisitor { field, rest }),
+        }
+    }
+}
+
+struct PathVisitor<'p> {
+    field: &'p str,
+    rest: &'p [String],
+}
+
+impl<'de> Visitor<'de> for PathVisitor<'_> {
+    type Value = Option<&'de RawValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == self.field {
+                found = map.next_value_seed(PathSeed { fields: self.rest })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
 /// The partition of a record with this key text (or, keyless, this record text).
 #[must_use]
 pub fn partition_of(text: &[u8], partitions: u32) -> u32 {
@@ -140,6 +241,32 @@ mod tests {
         );
         for bad in ["user_id", ".", "..a", ".a[0]", ".a-b", r#"."open"#, ""] {
             assert!(KeyPath::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn keys_are_read_from_json_text_as_from_values() {
+        let p = KeyPath::parse(".customer.id").expect("valid");
+        for text in [
+            r#"{"customer": {"id": "c1", "x": [1, {"id": 2}]}, "id": 3}"#,
+            r#"{"customer": {"id": 7}}"#,
+            r#"{"customer": {"id": -7}}"#,
+            r#"{"customer": {"id": 1.50}}"#,
+            r#"{"customer": {"id": "aA"}}"#,
+            r#"{"customer": {"id": { "b" : [1, 2] }}}"#,
+            r#"{"customer": {"id": null}}"#,
+            r#"{"customer": [1, 2]}"#,
+            r#"{"other": 1}"#,
+            r#"[1, 2]"#,
+            r#""just a string""#,
+        ] {
+            let raw: Box<RawValue> = serde_json::from_str(text).expect("json");
+            let value: Value = serde_json::from_str(text).expect("json");
+            assert_eq!(
+                p.extract_text(&raw),
+                p.extract(&value).map(Value::to_string),
+                "{text}"
+            );
         }
     }
 

@@ -1,9 +1,10 @@
 //! Request bodies of `POST /ingest/<pipeline>`: a JSON object, a JSON array of records, or
 //! newline-delimited JSON (any whitespace between values is accepted). The body is parsed whole
 //! before anything is stored, so a malformed body is rejected whole, with the line and column
-//! of the first error.
+//! of the first error. Records are validated but not built into values: each is kept as the
+//! slice of the body it was sent as (and stored so).
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Why a body was refused (HTTP 400).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -57,11 +58,11 @@ fn line_col(text: &str, pos: usize) -> (usize, usize) {
     (line, before[start..].chars().count() + 1)
 }
 
-/// Parses a body into its records.
+/// Parses a body into its records, each the JSON text it was sent as.
 ///
 /// # Errors
 /// The first problem; nothing of a refused body is to be stored.
-pub fn parse(body: &[u8]) -> Result<Vec<Value>, BodyError> {
+pub fn parse(body: &[u8]) -> Result<Vec<&RawValue>, BodyError> {
     let text = match std::str::from_utf8(body) {
         Ok(t) => t,
         Err(e) => {
@@ -74,27 +75,26 @@ pub fn parse(body: &[u8]) -> Result<Vec<Value>, BodyError> {
     if text.trim().is_empty() {
         return Err(BodyError::Empty);
     }
-    let mut values = Vec::new();
-    for v in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
-        match v {
-            Ok(v) => values.push(v),
-            Err(e) => {
-                let mut message = e.to_string();
-                if let Some(cut) = message.rfind(" at line ") {
-                    message.truncate(cut);
-                }
-                return Err(BodyError::Json {
-                    line: e.line(),
-                    column: e.column(),
-                    message,
-                });
-            }
+    let json_error = |e: serde_json::Error| {
+        let mut message = e.to_string();
+        if let Some(cut) = message.rfind(" at line ") {
+            message.truncate(cut);
         }
+        BodyError::Json {
+            line: e.line(),
+            column: e.column(),
+            message,
+        }
+    };
+    let mut values: Vec<&RawValue> = Vec::new();
+    for v in serde_json::Deserializer::from_str(text).into_iter::<&RawValue>() {
+        values.push(v.map_err(json_error)?);
     }
-    if let [Value::Array(_)] = values.as_slice() {
-        let Some(Value::Array(items)) = values.pop() else {
-            unreachable!("matched above")
-        };
+    if let [only] = values.as_slice()
+        && only.get().starts_with('[')
+    {
+        // Validated whole above, so splitting it into its elements cannot fail.
+        let items: Vec<&RawValue> = serde_json::from_str(only.get()).map_err(json_error)?;
         if items.is_empty() {
             return Err(BodyError::NoRecords);
         }
@@ -106,27 +106,32 @@ pub fn parse(body: &[u8]) -> Result<Vec<Value>, BodyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn texts(body: &[u8]) -> Result<Vec<&str>, BodyError> {
+        parse(body).map(|v| v.into_iter().map(RawValue::get).collect())
+    }
 
     #[test]
-    fn objects_arrays_and_json_lines_are_records() {
-        assert_eq!(parse(br#"{"a":1}"#), Ok(vec![json!({"a": 1})]));
+    fn objects_arrays_and_json_lines_are_records_kept_as_sent() {
+        assert_eq!(texts(br#"{"a":1}"#), Ok(vec![r#"{"a":1}"#]));
         assert_eq!(
-            parse(br#"[{"a":1},{"a":2}]"#),
-            Ok(vec![json!({"a": 1}), json!({"a": 2})])
+            texts(b"[{\"a\":1},\n  { \"a\" : 2 }]"),
+            Ok(vec![r#"{"a":1}"#, r#"{ "a" : 2 }"#])
         );
         assert_eq!(
-            parse(b"{\"a\":1}\n{\"a\":2}\n\n{\"a\":3}\n"),
-            Ok(vec![json!({"a": 1}), json!({"a": 2}), json!({"a": 3})])
+            texts(b"{\"a\":1}\n{\"a\":2}\n\n{\"a\":3}\n"),
+            Ok(vec![r#"{"a":1}"#, r#"{"a":2}"#, r#"{"a":3}"#])
         );
         // Two arrays on two lines are two records that happen to be arrays.
-        assert_eq!(parse(b"[1]\n[2]"), Ok(vec![json!([1]), json!([2])]));
+        assert_eq!(texts(b"[1]\n[2]"), Ok(vec!["[1]", "[2]"]));
     }
 
     #[test]
     fn malformed_bodies_are_refused_with_their_position() {
-        assert_eq!(parse(b"  \n "), Err(BodyError::Empty));
-        assert_eq!(parse(b"[]"), Err(BodyError::NoRecords));
+        assert_eq!(parse(b"  \n ").map(|v| v.len()), Err(BodyError::Empty));
+        assert_eq!(parse(b"[]").map(|v| v.len()), Err(BodyError::NoRecords));
+        let e = parse(b"[{\"a\":1},\n {\"a\": \"\\q\"}]").expect_err("bad escape");
+        assert_eq!(e.position(), Some((2, 10)), "{e}");
         let e = parse(b"{\"a\":1}\n{\"a\": tru}\n").expect_err("refused");
         assert_eq!(e.position(), Some((2, 10)), "{e}");
         let e = parse(b"{\"a\":1}\n{\"b\":").expect_err("truncated");

@@ -1,8 +1,9 @@
 //! HTTP ingestion into the embedded log: `POST /ingest/<pipeline>` (served by `server`).
 //!
-//! A request's body (a JSON object, a JSON array or JSON lines, see [`body`]) is parsed whole;
-//! each record is keyed by the pipeline's `key` path and hashed to a partition of the topic
-//! named after the pipeline (see [`crate::keypath`]); then each partition's records are appended
+//! A request's body (a JSON object, a JSON array or JSON lines, see [`body`]) is validated
+//! whole; each record — stored as the JSON text it was sent as — is keyed by the pipeline's
+//! `key` path and hashed to a partition of the topic named after the pipeline (see
+//! [`crate::keypath`]); then each partition's records are appended
 //! in one append, all partitions at once, and the request is answered only when every append is
 //! acknowledged — durable, under `log.fsync: always` (concurrent requests share fsyncs: the
 //! log's group commit). The answer:

@@ -1,7 +1,7 @@
 //! Turning a parsed body into the appends of a request: each record's key, partition and
 //! bytes, grouped by partition in body order.
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::error::IngestError;
 use crate::keypath::{self, KeyPath};
@@ -49,7 +49,7 @@ impl Batch {
 /// # Errors
 /// [`IngestError::RecordTooLarge`].
 pub fn prepare(
-    values: Vec<Value>,
+    values: Vec<&RawValue>,
     key: Option<&KeyPath>,
     partitions: u32,
     max_record: u64,
@@ -58,10 +58,8 @@ pub fn prepare(
     let mut bytes = 0u64;
     let records = values.len() as u64;
     for (index, v) in values.into_iter().enumerate() {
-        let key = key
-            .and_then(|k| k.extract(&v))
-            .map(|k| serde_json::to_string(k).unwrap_or_default());
-        let value = serde_json::to_vec(&v).unwrap_or_default();
+        let key = key.and_then(|k| k.extract_text(v));
+        let value = v.get().as_bytes().to_vec();
         let size = (key.as_ref().map_or(0, String::len) + value.len()) as u64;
         if size > max_record {
             return Err(IngestError::RecordTooLarge {
@@ -105,13 +103,27 @@ pub fn key_bytes(records: &[Prepared], tag: Option<&str>) -> Vec<Option<Vec<u8>>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn raw(values: &[Value]) -> Vec<Box<RawValue>> {
+        values
+            .iter()
+            .map(|v| RawValue::from_string(v.to_string()).expect("raw"))
+            .collect()
+    }
 
     #[test]
     fn records_of_one_key_share_a_partition_in_body_order() {
         let k = KeyPath::parse(".u").expect("path");
-        let values = (0..40).map(|i| json!({"u": i % 5, "n": i})).collect();
-        let b = prepare(values, Some(&k), 4, 1 << 20).expect("prepared");
+        let values: Vec<Value> = (0..40).map(|i| json!({"u": i % 5, "n": i})).collect();
+        let values = raw(&values);
+        let b = prepare(
+            values.iter().map(AsRef::as_ref).collect(),
+            Some(&k),
+            4,
+            1 << 20,
+        )
+        .expect("prepared");
         assert_eq!(b.records, 40);
         assert_eq!(b.groups.iter().map(|g| g.records.len()).sum::<usize>(), 40);
         for g in &b.groups {
@@ -128,8 +140,8 @@ mod tests {
 
     #[test]
     fn a_record_too_large_refuses_the_whole_body() {
-        let values = vec![json!({"a": 1}), json!({"a": "x".repeat(100)})];
-        match prepare(values, None, 2, 50) {
+        let values = raw(&[json!({"a": 1}), json!({"a": "x".repeat(100)})]);
+        match prepare(values.iter().map(AsRef::as_ref).collect(), None, 2, 50) {
             Err(IngestError::RecordTooLarge { index, .. }) => assert_eq!(index, 1),
             other => panic!("expected RecordTooLarge, got {other:?}"),
         }
