@@ -7,8 +7,10 @@
 # The server is initialised in a temporary directory and run as the `postgres` user when this
 # script runs as root (initdb and postgres refuse root), with PostgreSQL's default durability
 # settings (fsync on, synchronous_commit on) and max_prepared_transactions for the
-# transactional mode. Each case starts from an empty table; each is run ROUNDS times (default
-# 3) and the median reported.
+# transactional mode. Each case starts from an empty table — except `upsert-existing`, which
+# upserts the same rows again over a table that already holds every key (all updates: the
+# replay of a whole input, or a full refresh); each is run ROUNDS times (default 3) and the
+# median reported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +19,7 @@ rounds="${ROUNDS:-3}"
 bin="${WEIR_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}"
 bin="${bin:-/usr/local/bin}"
 
-cargo build --release -p weir >/dev/null
+cargo build --release -p weir >/dev/null 2>&1
 weir="$PWD/target/release/weir"
 
 work="$(mktemp -d)"
@@ -73,11 +75,15 @@ time_it() { local s e; s=$(date +%s.%N); "$@" >/dev/null; e=$(date +%s.%N); echo
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -A secs
-for case in copy upsert transactional; do
+for case in copy upsert transactional upsert-existing; do
   for r in $(seq "$rounds"); do
     reset
     if [ "$case" = copy ]; then
       t=$(time_it "${psql[@]}" -d app -c "\\copy orders FROM '$work/rows.csv' CSV")
+    elif [ "$case" = upsert-existing ]; then
+      "${psql[@]}" -d app -c "\\copy orders FROM '$work/rows.csv' CSV"
+      "${psql[@]}" -d app -c "VACUUM ANALYZE orders"
+      t=$(time_it run_weir upsert)
     else
       t=$(time_it run_weir "$case")
     fi
@@ -90,7 +96,7 @@ done
 
 ceiling=$(printf '%s' "${secs[copy]}" | median)
 printf '\n%-28s %10s %12s %10s\n' case seconds rows/s "vs \\copy"
-for case in copy upsert transactional; do
+for case in copy upsert transactional upsert-existing; do
   m=$(printf '%s' "${secs[$case]}" | median)
   printf '%-28s %10.2f %12.0f %9.0f%%\n' "$case" "$m" "$(echo "$records / $m" | bc -l)" "$(echo "100 * $ceiling / $m" | bc -l)"
 done

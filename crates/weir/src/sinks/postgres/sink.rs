@@ -1,6 +1,6 @@
 //! One lane's PostgreSQL writer (see the module doc of [`super`] for the protocol).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -23,6 +23,8 @@ use crate::sinks::{Sink, SinkError};
 
 /// COPY data is sent in pieces of about this size.
 const PIECE: usize = 1 << 20;
+/// Upsert epochs written through the staging table after a plain COPY met an existing key.
+const SLOW_EPOCHS: u32 = 16;
 /// Bookkeeping rows older than this many epochs are pruned.
 const KEEP_EPOCHS: i64 = 100;
 
@@ -39,10 +41,6 @@ struct Conn {
 struct Rows {
     epoch: Option<Epoch>,
     buf: Vec<u8>,
-    /// Upsert: each row's byte range (empty once replaced by a later row with its key).
-    lines: Vec<(usize, usize)>,
-    by_key: HashMap<String, usize>,
-    replaced: usize,
 }
 
 impl Rows {
@@ -56,15 +54,7 @@ impl Rows {
 
     /// The rows to send, as cheap pieces.
     fn pieces(&self) -> Vec<Bytes> {
-        let data = if self.replaced == 0 {
-            Bytes::copy_from_slice(&self.buf)
-        } else {
-            let mut v = Vec::with_capacity(self.buf.len());
-            for (a, b) in &self.lines {
-                v.extend_from_slice(&self.buf[*a..*b]);
-            }
-            Bytes::from(v)
-        };
+        let data = Bytes::copy_from_slice(&self.buf);
         let mut out = Vec::with_capacity(data.len() / PIECE + 1);
         let mut at = 0;
         while at < data.len() {
@@ -87,6 +77,9 @@ pub(super) struct PgSink {
     /// A precommit attempt of this epoch was made: the next one looks for its prepared
     /// transaction first.
     tried: Option<Epoch>,
+    /// Upsert: epochs left to write through the staging table before trying a plain COPY
+    /// again (set after a plain COPY met an existing key).
+    slow_epochs: u32,
     warned: HashSet<String>,
 }
 
@@ -134,6 +127,7 @@ impl PgSink {
             rows: Rows::default(),
             next_offset: None,
             tried: None,
+            slow_epochs: 0,
             warned: HashSet::new(),
         }
     }
@@ -357,37 +351,13 @@ impl PgSink {
             return Ok(());
         }
         let pieces = self.rows.pieces();
-        let table = self.shared.table.clone();
-        let (target, finish) = if upsert {
-            (
-                sql::ident(sql::STAGE),
-                sql::upsert_from_stage(&table, &self.columns, &self.shared.plan.key),
-            )
-        } else {
-            (table.clone(), String::new())
-        };
-        let copy = sql::copy_in(&target, &self.columns);
+        let copy = sql::copy_in(&self.shared.table, &self.columns);
         self.client().await?;
-        if upsert && !self.conn.as_ref().is_some_and(|c| c.staged) {
-            self.exec(&sql::create_stage(&table)).await?;
-            if let Some(c) = self.conn.as_mut() {
-                c.staged = true;
-            }
-        }
         self.exec("BEGIN").await?;
-        if !pieces.is_empty() {
-            let client = self.client().await?;
-            let sink = timed(t, client.copy_in::<_, Bytes>(&copy)).await?;
-            futures_util::pin_mut!(sink);
-            for piece in pieces {
-                timed(t, sink.send(piece)).await?;
-            }
-            timed(t, sink.as_mut().finish()).await?;
-        }
         if upsert {
-            self.exec(&finish).await?;
-            return self.exec("COMMIT").await;
+            return self.try_upsert(&copy, &pieces).await;
         }
+        self.copy(&copy, &pieces).await?;
         let offset = match self.next_offset {
             Some((e, o)) if e == epoch => o,
             _ => {
@@ -414,6 +384,57 @@ impl PgSink {
         let gid = self.gid(epoch);
         self.exec(&format!("PREPARE TRANSACTION {}", sql::literal(&gid)))
             .await
+    }
+
+    /// Streams `pieces` through `COPY ... FROM STDIN`, each piece under the timeout.
+    async fn copy(&mut self, statement: &str, pieces: &[Bytes]) -> Result<(), PgError> {
+        if pieces.is_empty() {
+            return Ok(());
+        }
+        let t = self.timeout();
+        let client = self.client().await?;
+        let sink = timed(t, client.copy_in::<_, Bytes>(statement)).await?;
+        futures_util::pin_mut!(sink);
+        for piece in pieces {
+            timed(t, sink.send(piece.clone())).await?;
+        }
+        timed(t, sink.as_mut().finish()).await?;
+        Ok(())
+    }
+
+    /// Upsert of the epoch inside the open transaction, then `COMMIT`. First optimistically
+    /// as a plain `COPY` into the table under a savepoint (new keys only: as fast as a bulk
+    /// load); when a key exists already (or twice in the epoch) that is rolled back and the
+    /// rows go through the staging table: the last row of each key, `ON CONFLICT DO UPDATE`.
+    /// After a conflict the next epochs take the staging path directly for a while.
+    async fn try_upsert(&mut self, copy: &str, pieces: &[Bytes]) -> Result<(), PgError> {
+        if self.slow_epochs == 0 {
+            self.exec("SAVEPOINT weir_plain").await?;
+            match self.copy(copy, pieces).await {
+                Ok(()) => return self.exec("COMMIT").await,
+                Err(e) if e.sqlstate() == Some("23505") => {
+                    self.exec("ROLLBACK TO SAVEPOINT weir_plain").await?;
+                    self.slow_epochs = SLOW_EPOCHS;
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            self.slow_epochs -= 1;
+        }
+        let table = self.shared.table.clone();
+        let staged = self.conn.as_ref().is_some_and(|c| c.staged);
+        if !staged {
+            self.exec(&sql::create_stage(&table)).await?;
+        }
+        let stage_copy = sql::copy_in(&sql::ident(sql::STAGE), &self.columns);
+        self.copy(&stage_copy, pieces).await?;
+        let finish = sql::upsert_from_stage(&table, &self.columns, &self.shared.plan.key);
+        self.exec(&finish).await?;
+        self.exec("COMMIT").await?;
+        if let Some(c) = self.conn.as_mut() {
+            c.staged = true;
+        }
+        Ok(())
     }
 
     async fn try_commit(&mut self, epoch: Epoch) -> Result<(), PgError> {
@@ -447,7 +468,6 @@ impl PgSink {
     }
 
     fn encode(&mut self, records: &[Record]) -> Result<(), PgError> {
-        let upsert = !self.transactional();
         for r in records {
             let Some(obj) = r.value.as_object() else {
                 return Err(PgError::Record(format!(
@@ -463,22 +483,7 @@ impl PgSink {
                     }
                 }
             }
-            let start = self.rows.buf.len();
             sql::encode_row(&mut self.rows.buf, obj, &self.columns);
-            if upsert {
-                let mut key = String::new();
-                for k in &self.shared.plan.key {
-                    key.push_str(&obj.get(k).map(ToString::to_string).unwrap_or_default());
-                    key.push('\u{1}');
-                }
-                let line = (start, self.rows.buf.len());
-                let i = self.rows.lines.len();
-                self.rows.lines.push(line);
-                if let Some(old) = self.rows.by_key.insert(key, i) {
-                    self.rows.lines[old] = (0, 0);
-                    self.rows.replaced += 1;
-                }
-            }
         }
         Ok(())
     }
