@@ -51,6 +51,7 @@ pub mod config;
 pub mod error;
 mod sink;
 pub mod sql;
+mod stream;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -13,6 +13,7 @@ use tokio_postgres::{Client, NoTls};
 
 use super::config::PgMode;
 use super::error::PgError;
+use super::stream::{STREAM_AFTER, Stream, timed};
 use super::{Shared, sql};
 use crate::dependency::{GiveUp, Interrupted, OnOpen};
 use crate::epoch::{Epoch, LaneId};
@@ -80,17 +81,11 @@ pub(super) struct PgSink {
     /// Upsert: epochs left to write through the staging table before trying a plain COPY
     /// again (set after a plain COPY met an existing key).
     slow_epochs: u32,
+    /// The open epoch's rows being streamed to the server (see [`super::stream`]).
+    stream: Option<Stream>,
+    /// An epoch whose stream could not start: it is not tried again.
+    no_stream: Option<Epoch>,
     warned: HashSet<String>,
-}
-
-async fn timed<T>(
-    d: Duration,
-    f: impl Future<Output = Result<T, tokio_postgres::Error>>,
-) -> Result<T, PgError> {
-    match tokio::time::timeout(d, f).await {
-        Ok(r) => r.map_err(PgError::from),
-        Err(_) => Err(PgError::Timeout(d)),
-    }
 }
 
 fn interrupted(i: Interrupted) -> SinkError {
@@ -128,6 +123,8 @@ impl PgSink {
             next_offset: None,
             tried: None,
             slow_epochs: 0,
+            stream: None,
+            no_stream: None,
             warned: HashSet::new(),
         }
     }
@@ -345,7 +342,6 @@ impl PgSink {
     }
 
     async fn try_write_epoch(&mut self, epoch: Epoch) -> Result<(), PgError> {
-        let t = self.timeout();
         let upsert = !self.transactional();
         if upsert && self.rows.is_empty() {
             return Ok(());
@@ -358,6 +354,13 @@ impl PgSink {
             return self.try_upsert(&copy, &pieces).await;
         }
         self.copy(&copy, &pieces).await?;
+        self.prepare_epoch(epoch).await
+    }
+
+    /// Ends a transactional epoch whose rows are in the open transaction: its bookkeeping row,
+    /// then `PREPARE TRANSACTION`.
+    async fn prepare_epoch(&mut self, epoch: Epoch) -> Result<(), PgError> {
+        let t = self.timeout();
         let offset = match self.next_offset {
             Some((e, o)) if e == epoch => o,
             _ => {
@@ -421,6 +424,12 @@ impl PgSink {
         } else {
             self.slow_epochs -= 1;
         }
+        self.upsert_staged(pieces).await
+    }
+
+    /// The staged half of an upsert: the rows through `weir_stage`, `ON CONFLICT DO UPDATE`,
+    /// then `COMMIT`.
+    async fn upsert_staged(&mut self, pieces: &[Bytes]) -> Result<(), PgError> {
         let table = self.shared.table.clone();
         let staged = self.conn.as_ref().is_some_and(|c| c.staged);
         if !staged {
@@ -435,6 +444,49 @@ impl PgSink {
             c.staged = true;
         }
         Ok(())
+    }
+
+    /// Whether the open epoch may be streamed (see [`super::stream`]).
+    fn may_stream(&self, epoch: Epoch) -> bool {
+        self.tried != Some(epoch)
+            && self.no_stream != Some(epoch)
+            && (self.transactional() || self.slow_epochs == 0)
+            && self.shared.dep.state() == BreakerState::Closed
+            && self.conn.as_ref().is_some_and(|c| !c.client.is_closed())
+    }
+
+    async fn start_stream(&mut self, epoch: Epoch) -> Result<(), PgError> {
+        self.exec("BEGIN").await?;
+        if !self.transactional() {
+            self.exec("SAVEPOINT weir_plain").await?;
+        }
+        let copy = sql::copy_in(&self.shared.table, &self.columns);
+        let t = self.timeout();
+        let client = self.client().await?;
+        self.stream = Some(Stream::start(client, &copy, epoch, t).await?);
+        Ok(())
+    }
+
+    /// Ends a streamed epoch: the rest of its rows, then its end (prepare, or commit — or for
+    /// an upsert that met an existing key, the staged path). Any failure leaves the epoch to
+    /// the full path.
+    async fn finish_stream(&mut self, stream: Stream, epoch: Epoch) -> Result<(), PgError> {
+        self.tried = Some(epoch);
+        let copied = stream.finish(&self.rows.buf).await;
+        if self.transactional() {
+            copied?;
+            return self.prepare_epoch(epoch).await;
+        }
+        match copied {
+            Ok(()) => self.exec("COMMIT").await,
+            Err(e) if e.sqlstate() == Some("23505") => {
+                self.exec("ROLLBACK TO SAVEPOINT weir_plain").await?;
+                self.slow_epochs = SLOW_EPOCHS;
+                let pieces = self.rows.pieces();
+                self.upsert_staged(&pieces).await
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn try_commit(&mut self, epoch: Epoch) -> Result<(), PgError> {
@@ -494,6 +546,10 @@ impl Sink for PgSink {
     async fn recover(&mut self, committed: Epoch) -> Result<(), SinkError> {
         self.rows.clear();
         self.tried = None;
+        if let Some(stream) = self.stream.take() {
+            stream.abandon();
+            self.conn = None;
+        }
         self.with_policy(move |s| Box::pin(s.try_recover(committed)))
             .await
     }
@@ -510,10 +566,27 @@ impl Sink for PgSink {
             self.rows.clear();
             self.rows.epoch = Some(epoch);
         }
+        if let Some(stream) = self.stream.take_if(|s| s.epoch != epoch) {
+            stream.abandon();
+            self.conn = None;
+        }
         if self.columns.is_empty() {
             return Err(PgError::Protocol("write before recovery".into()).into());
         }
-        self.encode(records).map_err(SinkError::from)
+        self.encode(records).map_err(SinkError::from)?;
+        if self.stream.is_none()
+            && self.rows.buf.len() >= STREAM_AFTER
+            && self.may_stream(epoch)
+            && let Err(e) = self.start_stream(epoch).await
+        {
+            tracing::debug!(lane = %self.lane, "postgres: cannot stream epoch {epoch} ({e}); it is written at precommit");
+            self.no_stream = Some(epoch);
+            self.conn = None;
+        }
+        if let Some(stream) = self.stream.as_mut() {
+            stream.feed(&self.rows.buf, STREAM_AFTER).await;
+        }
+        Ok(())
     }
 
     fn epoch_ends_at(&mut self, epoch: Epoch, next_offset: u64) {
@@ -524,6 +597,26 @@ impl Sink for PgSink {
         if self.rows.epoch != Some(epoch) {
             self.rows.clear();
             self.rows.epoch = Some(epoch);
+        }
+        match self.stream.take() {
+            Some(stream) if stream.epoch == epoch => {
+                match self.finish_stream(stream, epoch).await {
+                    Ok(()) => {
+                        self.rows.clear();
+                        self.tried = None;
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        tracing::debug!(lane = %self.lane, "postgres: streaming epoch {epoch} failed ({e}); writing it again");
+                        self.conn = None;
+                    }
+                }
+            }
+            Some(stream) => {
+                stream.abandon();
+                self.conn = None;
+            }
+            None => {}
         }
         self.with_policy(move |s| Box::pin(s.try_precommit(epoch)))
             .await?;
@@ -543,6 +636,10 @@ impl Sink for PgSink {
     async fn abort(&mut self, epoch: Epoch) -> Result<(), SinkError> {
         self.rows.clear();
         self.tried = None;
+        if let Some(stream) = self.stream.take() {
+            stream.abandon();
+            self.conn = None;
+        }
         if !self.transactional() || self.conn.is_none() {
             return Ok(());
         }
