@@ -9,11 +9,15 @@
 //!
 //! ## `mode: upsert` — effectively-once
 //!
-//! `precommit(e)`: `BEGIN; COPY weir_stage FROM STDIN; INSERT INTO t SELECT ... FROM weir_stage
-//! ON CONFLICT (key) DO UPDATE ...; COMMIT` (`weir_stage` is a session temp table shaped like
-//! `t`; rows with the same key within an epoch are reduced to the last). The rows are visible
-//! at once; a replay after a crash writes the same rows again under the same keys, so the
-//! table ends with one row per key. `commit` and `abort` do nothing.
+//! `precommit(e)`, in one transaction: first optimistically a plain `COPY t FROM STDIN` under a
+//! savepoint — new keys only, as fast as a bulk load. When a key exists already (a replay, an
+//! update) or comes twice within the epoch, the unique violation rolls that back to the
+//! savepoint and the rows go through `weir_stage` (a session temp table shaped like `t`, plus
+//! the arrival order): `INSERT INTO t SELECT DISTINCT ON (key) ... ORDER BY key, arrival DESC
+//! ON CONFLICT (key) DO UPDATE` — the last row of each key wins; the next 16 epochs of the lane
+//! then take that path directly. Then `COMMIT`: the rows are visible at once; a replay after
+//! a crash writes the same rows again under the same keys, so the table ends with one row per
+//! key. `commit` and `abort` do nothing.
 //!
 //! ## `mode: transactional` — exactly-once
 //!
@@ -47,6 +51,7 @@ pub mod config;
 pub mod error;
 mod sink;
 pub mod sql;
+mod stream;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! One lane's PostgreSQL writer (see the module doc of [`super`] for the protocol).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use tokio_postgres::{Client, NoTls};
 
 use super::config::PgMode;
 use super::error::PgError;
+use super::stream::{STREAM_AFTER, Stream, timed};
 use super::{Shared, sql};
 use crate::dependency::{GiveUp, Interrupted, OnOpen};
 use crate::epoch::{Epoch, LaneId};
@@ -23,6 +24,8 @@ use crate::sinks::{Sink, SinkError};
 
 /// COPY data is sent in pieces of about this size.
 const PIECE: usize = 1 << 20;
+/// Upsert epochs written through the staging table after a plain COPY met an existing key.
+const SLOW_EPOCHS: u32 = 16;
 /// Bookkeeping rows older than this many epochs are pruned.
 const KEEP_EPOCHS: i64 = 100;
 
@@ -39,10 +42,6 @@ struct Conn {
 struct Rows {
     epoch: Option<Epoch>,
     buf: Vec<u8>,
-    /// Upsert: each row's byte range (empty once replaced by a later row with its key).
-    lines: Vec<(usize, usize)>,
-    by_key: HashMap<String, usize>,
-    replaced: usize,
 }
 
 impl Rows {
@@ -56,15 +55,7 @@ impl Rows {
 
     /// The rows to send, as cheap pieces.
     fn pieces(&self) -> Vec<Bytes> {
-        let data = if self.replaced == 0 {
-            Bytes::copy_from_slice(&self.buf)
-        } else {
-            let mut v = Vec::with_capacity(self.buf.len());
-            for (a, b) in &self.lines {
-                v.extend_from_slice(&self.buf[*a..*b]);
-            }
-            Bytes::from(v)
-        };
+        let data = Bytes::copy_from_slice(&self.buf);
         let mut out = Vec::with_capacity(data.len() / PIECE + 1);
         let mut at = 0;
         while at < data.len() {
@@ -87,17 +78,14 @@ pub(super) struct PgSink {
     /// A precommit attempt of this epoch was made: the next one looks for its prepared
     /// transaction first.
     tried: Option<Epoch>,
+    /// Upsert: epochs left to write through the staging table before trying a plain COPY
+    /// again (set after a plain COPY met an existing key).
+    slow_epochs: u32,
+    /// The open epoch's rows being streamed to the server (see [`super::stream`]).
+    stream: Option<Stream>,
+    /// An epoch whose stream could not start: it is not tried again.
+    no_stream: Option<Epoch>,
     warned: HashSet<String>,
-}
-
-async fn timed<T>(
-    d: Duration,
-    f: impl Future<Output = Result<T, tokio_postgres::Error>>,
-) -> Result<T, PgError> {
-    match tokio::time::timeout(d, f).await {
-        Ok(r) => r.map_err(PgError::from),
-        Err(_) => Err(PgError::Timeout(d)),
-    }
 }
 
 fn interrupted(i: Interrupted) -> SinkError {
@@ -134,6 +122,9 @@ impl PgSink {
             rows: Rows::default(),
             next_offset: None,
             tried: None,
+            slow_epochs: 0,
+            stream: None,
+            no_stream: None,
             warned: HashSet::new(),
         }
     }
@@ -351,43 +342,25 @@ impl PgSink {
     }
 
     async fn try_write_epoch(&mut self, epoch: Epoch) -> Result<(), PgError> {
-        let t = self.timeout();
         let upsert = !self.transactional();
         if upsert && self.rows.is_empty() {
             return Ok(());
         }
         let pieces = self.rows.pieces();
-        let table = self.shared.table.clone();
-        let (target, finish) = if upsert {
-            (
-                sql::ident(sql::STAGE),
-                sql::upsert_from_stage(&table, &self.columns, &self.shared.plan.key),
-            )
-        } else {
-            (table.clone(), String::new())
-        };
-        let copy = sql::copy_in(&target, &self.columns);
+        let copy = sql::copy_in(&self.shared.table, &self.columns);
         self.client().await?;
-        if upsert && !self.conn.as_ref().is_some_and(|c| c.staged) {
-            self.exec(&sql::create_stage(&table)).await?;
-            if let Some(c) = self.conn.as_mut() {
-                c.staged = true;
-            }
-        }
         self.exec("BEGIN").await?;
-        if !pieces.is_empty() {
-            let client = self.client().await?;
-            let sink = timed(t, client.copy_in::<_, Bytes>(&copy)).await?;
-            futures_util::pin_mut!(sink);
-            for piece in pieces {
-                timed(t, sink.send(piece)).await?;
-            }
-            timed(t, sink.as_mut().finish()).await?;
-        }
         if upsert {
-            self.exec(&finish).await?;
-            return self.exec("COMMIT").await;
+            return self.try_upsert(&copy, &pieces).await;
         }
+        self.copy(&copy, &pieces).await?;
+        self.prepare_epoch(epoch).await
+    }
+
+    /// Ends a transactional epoch whose rows are in the open transaction: its bookkeeping row,
+    /// then `PREPARE TRANSACTION`.
+    async fn prepare_epoch(&mut self, epoch: Epoch) -> Result<(), PgError> {
+        let t = self.timeout();
         let offset = match self.next_offset {
             Some((e, o)) if e == epoch => o,
             _ => {
@@ -414,6 +387,106 @@ impl PgSink {
         let gid = self.gid(epoch);
         self.exec(&format!("PREPARE TRANSACTION {}", sql::literal(&gid)))
             .await
+    }
+
+    /// Streams `pieces` through `COPY ... FROM STDIN`, each piece under the timeout.
+    async fn copy(&mut self, statement: &str, pieces: &[Bytes]) -> Result<(), PgError> {
+        if pieces.is_empty() {
+            return Ok(());
+        }
+        let t = self.timeout();
+        let client = self.client().await?;
+        let sink = timed(t, client.copy_in::<_, Bytes>(statement)).await?;
+        futures_util::pin_mut!(sink);
+        for piece in pieces {
+            timed(t, sink.send(piece.clone())).await?;
+        }
+        timed(t, sink.as_mut().finish()).await?;
+        Ok(())
+    }
+
+    /// Upsert of the epoch inside the open transaction, then `COMMIT`. First optimistically
+    /// as a plain `COPY` into the table under a savepoint (new keys only: as fast as a bulk
+    /// load); when a key exists already (or twice in the epoch) that is rolled back and the
+    /// rows go through the staging table: the last row of each key, `ON CONFLICT DO UPDATE`.
+    /// After a conflict the next epochs take the staging path directly for a while.
+    async fn try_upsert(&mut self, copy: &str, pieces: &[Bytes]) -> Result<(), PgError> {
+        if self.slow_epochs == 0 {
+            self.exec("SAVEPOINT weir_plain").await?;
+            match self.copy(copy, pieces).await {
+                Ok(()) => return self.exec("COMMIT").await,
+                Err(e) if e.sqlstate() == Some("23505") => {
+                    self.exec("ROLLBACK TO SAVEPOINT weir_plain").await?;
+                    self.slow_epochs = SLOW_EPOCHS;
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            self.slow_epochs -= 1;
+        }
+        self.upsert_staged(pieces).await
+    }
+
+    /// The staged half of an upsert: the rows through `weir_stage`, `ON CONFLICT DO UPDATE`,
+    /// then `COMMIT`.
+    async fn upsert_staged(&mut self, pieces: &[Bytes]) -> Result<(), PgError> {
+        let table = self.shared.table.clone();
+        let staged = self.conn.as_ref().is_some_and(|c| c.staged);
+        if !staged {
+            self.exec(&sql::create_stage(&table)).await?;
+        }
+        let stage_copy = sql::copy_in(&sql::ident(sql::STAGE), &self.columns);
+        self.copy(&stage_copy, pieces).await?;
+        let finish = sql::upsert_from_stage(&table, &self.columns, &self.shared.plan.key);
+        self.exec(&finish).await?;
+        self.exec("COMMIT").await?;
+        if let Some(c) = self.conn.as_mut() {
+            c.staged = true;
+        }
+        Ok(())
+    }
+
+    /// Whether the open epoch may be streamed (see [`super::stream`]).
+    fn may_stream(&self, epoch: Epoch) -> bool {
+        self.tried != Some(epoch)
+            && self.no_stream != Some(epoch)
+            && (self.transactional() || self.slow_epochs == 0)
+            && self.shared.dep.state() == BreakerState::Closed
+            && self.conn.as_ref().is_some_and(|c| !c.client.is_closed())
+    }
+
+    async fn start_stream(&mut self, epoch: Epoch) -> Result<(), PgError> {
+        self.exec("BEGIN").await?;
+        if !self.transactional() {
+            self.exec("SAVEPOINT weir_plain").await?;
+        }
+        let copy = sql::copy_in(&self.shared.table, &self.columns);
+        let t = self.timeout();
+        let client = self.client().await?;
+        self.stream = Some(Stream::start(client, &copy, epoch, t).await?);
+        Ok(())
+    }
+
+    /// Ends a streamed epoch: the rest of its rows, then its end (prepare, or commit — or for
+    /// an upsert that met an existing key, the staged path). Any failure leaves the epoch to
+    /// the full path.
+    async fn finish_stream(&mut self, stream: Stream, epoch: Epoch) -> Result<(), PgError> {
+        self.tried = Some(epoch);
+        let copied = stream.finish(&self.rows.buf).await;
+        if self.transactional() {
+            copied?;
+            return self.prepare_epoch(epoch).await;
+        }
+        match copied {
+            Ok(()) => self.exec("COMMIT").await,
+            Err(e) if e.sqlstate() == Some("23505") => {
+                self.exec("ROLLBACK TO SAVEPOINT weir_plain").await?;
+                self.slow_epochs = SLOW_EPOCHS;
+                let pieces = self.rows.pieces();
+                self.upsert_staged(&pieces).await
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn try_commit(&mut self, epoch: Epoch) -> Result<(), PgError> {
@@ -447,7 +520,6 @@ impl PgSink {
     }
 
     fn encode(&mut self, records: &[Record]) -> Result<(), PgError> {
-        let upsert = !self.transactional();
         for r in records {
             let Some(obj) = r.value.as_object() else {
                 return Err(PgError::Record(format!(
@@ -463,22 +535,7 @@ impl PgSink {
                     }
                 }
             }
-            let start = self.rows.buf.len();
             sql::encode_row(&mut self.rows.buf, obj, &self.columns);
-            if upsert {
-                let mut key = String::new();
-                for k in &self.shared.plan.key {
-                    key.push_str(&obj.get(k).map(ToString::to_string).unwrap_or_default());
-                    key.push('\u{1}');
-                }
-                let line = (start, self.rows.buf.len());
-                let i = self.rows.lines.len();
-                self.rows.lines.push(line);
-                if let Some(old) = self.rows.by_key.insert(key, i) {
-                    self.rows.lines[old] = (0, 0);
-                    self.rows.replaced += 1;
-                }
-            }
         }
         Ok(())
     }
@@ -489,6 +546,10 @@ impl Sink for PgSink {
     async fn recover(&mut self, committed: Epoch) -> Result<(), SinkError> {
         self.rows.clear();
         self.tried = None;
+        if let Some(stream) = self.stream.take() {
+            stream.abandon();
+            self.conn = None;
+        }
         self.with_policy(move |s| Box::pin(s.try_recover(committed)))
             .await
     }
@@ -505,10 +566,27 @@ impl Sink for PgSink {
             self.rows.clear();
             self.rows.epoch = Some(epoch);
         }
+        if let Some(stream) = self.stream.take_if(|s| s.epoch != epoch) {
+            stream.abandon();
+            self.conn = None;
+        }
         if self.columns.is_empty() {
             return Err(PgError::Protocol("write before recovery".into()).into());
         }
-        self.encode(records).map_err(SinkError::from)
+        self.encode(records).map_err(SinkError::from)?;
+        if self.stream.is_none()
+            && self.rows.buf.len() >= STREAM_AFTER
+            && self.may_stream(epoch)
+            && let Err(e) = self.start_stream(epoch).await
+        {
+            tracing::debug!(lane = %self.lane, "postgres: cannot stream epoch {epoch} ({e}); it is written at precommit");
+            self.no_stream = Some(epoch);
+            self.conn = None;
+        }
+        if let Some(stream) = self.stream.as_mut() {
+            stream.feed(&self.rows.buf, STREAM_AFTER).await;
+        }
+        Ok(())
     }
 
     fn epoch_ends_at(&mut self, epoch: Epoch, next_offset: u64) {
@@ -519,6 +597,26 @@ impl Sink for PgSink {
         if self.rows.epoch != Some(epoch) {
             self.rows.clear();
             self.rows.epoch = Some(epoch);
+        }
+        match self.stream.take() {
+            Some(stream) if stream.epoch == epoch => {
+                match self.finish_stream(stream, epoch).await {
+                    Ok(()) => {
+                        self.rows.clear();
+                        self.tried = None;
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        tracing::debug!(lane = %self.lane, "postgres: streaming epoch {epoch} failed ({e}); writing it again");
+                        self.conn = None;
+                    }
+                }
+            }
+            Some(stream) => {
+                stream.abandon();
+                self.conn = None;
+            }
+            None => {}
         }
         self.with_policy(move |s| Box::pin(s.try_precommit(epoch)))
             .await?;
@@ -538,6 +636,10 @@ impl Sink for PgSink {
     async fn abort(&mut self, epoch: Epoch) -> Result<(), SinkError> {
         self.rows.clear();
         self.tried = None;
+        if let Some(stream) = self.stream.take() {
+            stream.abandon();
+            self.conn = None;
+        }
         if !self.transactional() || self.conn.is_none() {
             return Ok(());
         }

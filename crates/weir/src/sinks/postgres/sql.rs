@@ -87,16 +87,22 @@ fn column_list(columns: &[String]) -> String {
 /// Name of the per-session staging table of upserts.
 pub const STAGE: &str = "weir_stage";
 
-/// Creates the session's staging table shaped like the target, emptied at every commit.
+/// Column of the staging table that keeps the order rows arrived in.
+pub const STAGE_SEQ: &str = "weir_seq";
+
+/// Creates the session's staging table shaped like the target (plus the arrival order),
+/// emptied at every commit.
 #[must_use]
 pub fn create_stage(table: &str) -> String {
     format!(
-        "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
-        ident(STAGE)
+        "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {table} INCLUDING DEFAULTS, {} bigserial) ON COMMIT DELETE ROWS",
+        ident(STAGE),
+        ident(STAGE_SEQ)
     )
 }
 
-/// Moves the staged rows into the table, updating rows whose key exists.
+/// Moves the staged rows into the table — the last row of each key, updating rows whose key
+/// exists.
 #[must_use]
 pub fn upsert_from_stage(table: &str, columns: &[String], key: &[String]) -> String {
     let cols = column_list(columns);
@@ -112,8 +118,9 @@ pub fn upsert_from_stage(table: &str, columns: &[String], key: &[String]) -> Str
         format!("DO UPDATE SET {}", updates.join(", "))
     };
     format!(
-        "INSERT INTO {table} ({cols}) SELECT {cols} FROM {} ON CONFLICT ({keys}) {action}",
-        ident(STAGE)
+        "INSERT INTO {table} ({cols}) SELECT DISTINCT ON ({keys}) {cols} FROM {} ORDER BY {keys}, {} DESC ON CONFLICT ({keys}) {action}",
+        ident(STAGE),
+        ident(STAGE_SEQ)
     )
 }
 
@@ -186,7 +193,7 @@ mod tests {
         let cols = vec!["id".to_owned(), "amount".to_owned()];
         assert_eq!(
             upsert_from_stage("\"orders\"", &cols, &["id".to_owned()]),
-            "INSERT INTO \"orders\" (\"id\", \"amount\") SELECT \"id\", \"amount\" FROM \"weir_stage\" ON CONFLICT (\"id\") DO UPDATE SET \"amount\" = EXCLUDED.\"amount\""
+            "INSERT INTO \"orders\" (\"id\", \"amount\") SELECT DISTINCT ON (\"id\") \"id\", \"amount\" FROM \"weir_stage\" ORDER BY \"id\", \"weir_seq\" DESC ON CONFLICT (\"id\") DO UPDATE SET \"amount\" = EXCLUDED.\"amount\""
         );
         assert_eq!(ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(literal("it's"), "'it''s'");
