@@ -22,12 +22,12 @@ use crate::policy::breaker::BreakerState;
 use crate::record::Record;
 use crate::sinks::{Sink, SinkError};
 
+mod epochs;
+mod streamed;
+mod upsert;
+
 /// COPY data is sent in pieces of about this size.
 const PIECE: usize = 1 << 20;
-/// Upsert epochs written through the staging table after a plain COPY met an existing key.
-const SLOW_EPOCHS: u32 = 16;
-/// Bookkeeping rows older than this many epochs are pruned.
-const KEEP_EPOCHS: i64 = 100;
 
 type Step<'a, T> = Pin<Box<dyn Future<Output = Result<T, PgError>> + Send + 'a>>;
 
@@ -252,71 +252,12 @@ impl PgSink {
         Ok(())
     }
 
-    async fn try_position(&mut self) -> Result<Option<(Epoch, u64)>, PgError> {
-        self.try_prepare_schema().await?;
-        let t = self.timeout();
-        let stmt = format!(
-            "SELECT epoch, next_offset FROM {} WHERE pipeline = $1 AND sink = $2 AND lane = $3 ORDER BY epoch DESC LIMIT 1",
-            self.shared.epochs
-        );
-        let (p, s, l) = self.keys();
-        let client = self.client().await?;
-        let row = timed(t, client.query_opt(&stmt, &[&p, &s, &l])).await?;
-        Ok(row.map(|r| {
-            let e: i64 = r.get(0);
-            let o: i64 = r.get(1);
-            (Epoch(e.max(0) as u64), o.max(0) as u64)
-        }))
-    }
-
     fn keys(&self) -> (String, String, String) {
         (
             self.shared.pipeline.to_string(),
             self.shared.plan.name.clone(),
             self.lane.to_string(),
         )
-    }
-
-    async fn prepared(&mut self) -> Result<Vec<(Epoch, String)>, PgError> {
-        let t = self.timeout();
-        let tag = self.tag.clone();
-        let client = self.client().await?;
-        let rows = timed(
-            t,
-            client.query(
-                "SELECT gid FROM pg_catalog.pg_prepared_xacts WHERE database = current_database() AND left(gid, length($1)) = $1",
-                &[&tag],
-            ),
-        )
-        .await?;
-        let mut out = Vec::new();
-        for r in rows {
-            let gid: String = r.get(0);
-            if let Some(e) = gid.strip_prefix(&tag).and_then(|e| e.parse().ok()) {
-                out.push((Epoch(e), gid));
-            }
-        }
-        out.sort();
-        Ok(out)
-    }
-
-    async fn try_recover(&mut self, committed: Epoch) -> Result<(), PgError> {
-        self.try_prepare_schema().await?;
-        if !self.transactional() {
-            return Ok(());
-        }
-        for (epoch, gid) in self.prepared().await? {
-            let verb = if epoch <= committed {
-                "COMMIT"
-            } else {
-                "ROLLBACK"
-            };
-            tracing::info!(pipeline = %self.shared.pipeline, sink = %self.shared.plan.name, lane = %self.lane,
-                epoch = epoch.0, committed = committed.0, "postgres recovery: {verb} PREPARED of epoch {}", epoch.0);
-            self.exec(&format!("{verb} PREPARED {}", sql::literal(&gid)))
-                .await?;
-        }
-        Ok(())
     }
 
     async fn try_precommit(&mut self, epoch: Epoch) -> Result<(), PgError> {
@@ -357,38 +298,6 @@ impl PgSink {
         self.prepare_epoch(epoch).await
     }
 
-    /// Ends a transactional epoch whose rows are in the open transaction: its bookkeeping row,
-    /// then `PREPARE TRANSACTION`.
-    async fn prepare_epoch(&mut self, epoch: Epoch) -> Result<(), PgError> {
-        let t = self.timeout();
-        let offset = match self.next_offset {
-            Some((e, o)) if e == epoch => o,
-            _ => {
-                return Err(PgError::Protocol(format!(
-                    "epoch {epoch} precommitted without its end offset"
-                )));
-            }
-        };
-        let (p, s, l) = self.keys();
-        let e = epoch.0 as i64;
-        let o = offset as i64;
-        let insert = format!(
-            "INSERT INTO {} (pipeline, sink, lane, epoch, next_offset) VALUES ($1, $2, $3, $4, $5)",
-            self.shared.epochs
-        );
-        let prune = format!(
-            "DELETE FROM {} WHERE pipeline = $1 AND sink = $2 AND lane = $3 AND epoch < $4",
-            self.shared.epochs
-        );
-        let client = self.client().await?;
-        timed(t, client.execute(&insert, &[&p, &s, &l, &e, &o])).await?;
-        let old = e - KEEP_EPOCHS;
-        timed(t, client.execute(&prune, &[&p, &s, &l, &old])).await?;
-        let gid = self.gid(epoch);
-        self.exec(&format!("PREPARE TRANSACTION {}", sql::literal(&gid)))
-            .await
-    }
-
     /// Streams `pieces` through `COPY ... FROM STDIN`, each piece under the timeout.
     async fn copy(&mut self, statement: &str, pieces: &[Bytes]) -> Result<(), PgError> {
         if pieces.is_empty() {
@@ -403,120 +312,6 @@ impl PgSink {
         }
         timed(t, sink.as_mut().finish()).await?;
         Ok(())
-    }
-
-    /// Upsert of the epoch inside the open transaction, then `COMMIT`. First optimistically
-    /// as a plain `COPY` into the table under a savepoint (new keys only: as fast as a bulk
-    /// load); when a key exists already (or twice in the epoch) that is rolled back and the
-    /// rows go through the staging table: the last row of each key, `ON CONFLICT DO UPDATE`.
-    /// After a conflict the next epochs take the staging path directly for a while.
-    async fn try_upsert(&mut self, copy: &str, pieces: &[Bytes]) -> Result<(), PgError> {
-        if self.slow_epochs == 0 {
-            self.exec("SAVEPOINT weir_plain").await?;
-            match self.copy(copy, pieces).await {
-                Ok(()) => return self.exec("COMMIT").await,
-                Err(e) if e.sqlstate() == Some("23505") => {
-                    self.exec("ROLLBACK TO SAVEPOINT weir_plain").await?;
-                    self.slow_epochs = SLOW_EPOCHS;
-                }
-                Err(e) => return Err(e),
-            }
-        } else {
-            self.slow_epochs -= 1;
-        }
-        self.upsert_staged(pieces).await
-    }
-
-    /// The staged half of an upsert: the rows through `weir_stage`, `ON CONFLICT DO UPDATE`,
-    /// then `COMMIT`.
-    async fn upsert_staged(&mut self, pieces: &[Bytes]) -> Result<(), PgError> {
-        let table = self.shared.table.clone();
-        let staged = self.conn.as_ref().is_some_and(|c| c.staged);
-        if !staged {
-            self.exec(&sql::create_stage(&table)).await?;
-        }
-        let stage_copy = sql::copy_in(&sql::ident(sql::STAGE), &self.columns);
-        self.copy(&stage_copy, pieces).await?;
-        let finish = sql::upsert_from_stage(&table, &self.columns, &self.shared.plan.key);
-        self.exec(&finish).await?;
-        self.exec("COMMIT").await?;
-        if let Some(c) = self.conn.as_mut() {
-            c.staged = true;
-        }
-        Ok(())
-    }
-
-    /// Whether the open epoch may be streamed (see [`super::stream`]).
-    fn may_stream(&self, epoch: Epoch) -> bool {
-        self.tried != Some(epoch)
-            && self.no_stream != Some(epoch)
-            && (self.transactional() || self.slow_epochs == 0)
-            && self.shared.dep.state() == BreakerState::Closed
-            && self.conn.as_ref().is_some_and(|c| !c.client.is_closed())
-    }
-
-    async fn start_stream(&mut self, epoch: Epoch) -> Result<(), PgError> {
-        self.exec("BEGIN").await?;
-        if !self.transactional() {
-            self.exec("SAVEPOINT weir_plain").await?;
-        }
-        let copy = sql::copy_in(&self.shared.table, &self.columns);
-        let t = self.timeout();
-        let client = self.client().await?;
-        self.stream = Some(Stream::start(client, &copy, epoch, t).await?);
-        Ok(())
-    }
-
-    /// Ends a streamed epoch: the rest of its rows, then its end (prepare, or commit — or for
-    /// an upsert that met an existing key, the staged path). Any failure leaves the epoch to
-    /// the full path.
-    async fn finish_stream(&mut self, stream: Stream, epoch: Epoch) -> Result<(), PgError> {
-        self.tried = Some(epoch);
-        let copied = stream.finish(&self.rows.buf).await;
-        if self.transactional() {
-            copied?;
-            return self.prepare_epoch(epoch).await;
-        }
-        match copied {
-            Ok(()) => self.exec("COMMIT").await,
-            Err(e) if e.sqlstate() == Some("23505") => {
-                self.exec("ROLLBACK TO SAVEPOINT weir_plain").await?;
-                self.slow_epochs = SLOW_EPOCHS;
-                let pieces = self.rows.pieces();
-                self.upsert_staged(&pieces).await
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn try_commit(&mut self, epoch: Epoch) -> Result<(), PgError> {
-        let gid = self.gid(epoch);
-        match self
-            .exec(&format!("COMMIT PREPARED {}", sql::literal(&gid)))
-            .await
-        {
-            Err(e) if e.sqlstate() == Some("42704") => {
-                // Not prepared (any more): committed already if its bookkeeping row is there.
-                let t = self.timeout();
-                let stmt = format!(
-                    "SELECT 1 FROM {} WHERE pipeline = $1 AND sink = $2 AND lane = $3 AND epoch = $4",
-                    self.shared.epochs
-                );
-                let (p, s, l) = self.keys();
-                let ep = epoch.0 as i64;
-                let client = self.client().await?;
-                let found = timed(t, client.query_opt(&stmt, &[&p, &s, &l, &ep])).await?;
-                if found.is_some() {
-                    Ok(())
-                } else {
-                    Err(PgError::Protocol(format!(
-                        "epoch {epoch} of lane {} is neither prepared nor committed in PostgreSQL",
-                        self.lane
-                    )))
-                }
-            }
-            r => r,
-        }
     }
 
     fn encode(&mut self, records: &[Record]) -> Result<(), PgError> {
