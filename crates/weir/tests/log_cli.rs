@@ -138,8 +138,12 @@ pipelines:
     let parts = stats["topics"][0]["partitions"]
         .as_array()
         .expect("partitions");
+    // The pipeline commits, on SIGTERM, what it had read: records posted just before the stop
+    // may still be ahead of its consumer offset, but the offset never passes the log's end.
     for p in parts {
-        assert_eq!(p["consumers"]["pipeline.events"], p["next_offset"], "{p}");
+        let consumer = p["consumers"]["pipeline.events"].as_u64().expect("consumer offset");
+        let next = p["next_offset"].as_u64().expect("next offset");
+        assert!(consumer <= next, "{p}");
     }
     let follow = w
         .weir(&["log", "tail", CONFIG, "events", "--follow"])
