@@ -141,7 +141,9 @@ pipelines:
     // The pipeline commits, on SIGTERM, what it had read: records posted just before the stop
     // may still be ahead of its consumer offset, but the offset never passes the log's end.
     for p in parts {
-        let consumer = p["consumers"]["pipeline.events"].as_u64().expect("consumer offset");
+        let consumer = p["consumers"]["pipeline.events"]
+            .as_u64()
+            .expect("consumer offset");
         let next = p["next_offset"].as_u64().expect("next offset");
         assert!(consumer <= next, "{p}");
     }
