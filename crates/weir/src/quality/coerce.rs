@@ -84,28 +84,24 @@ impl RecordSchema {
         let Value::Object(map) = record else {
             return Err(vec![format!("record is not an object but {}", record)]);
         };
+        // Decide every field first and write only when all fit: a failing record is left
+        // exactly as read, so the caller needs no copy of it.
         let mut problems = Vec::new();
+        let mut updates: Vec<(&str, Value)> = Vec::new();
         for f in &self.fields {
-            match map.get_mut(&f.name) {
-                Some(slot) => {
-                    let v = std::mem::take(slot);
-                    match coerce(f.ty, v) {
-                        Ok(c) => *slot = c,
-                        Err(orig) => {
-                            problems.push(format!(
-                                "{}: cannot read {} as {}",
-                                f.name,
-                                orig,
-                                f.ty.as_str()
-                            ));
-                            *slot = orig;
-                        }
-                    }
-                }
+            match map.get(&f.name) {
+                Some(v) if v.is_null() || (f.ty.matches(v) && f.ty != FieldType::Integer) => {}
+                Some(v) => match coerce(f.ty, v.clone()) {
+                    Ok(c) => updates.push((&f.name, c)),
+                    Err(orig) => problems.push(format!(
+                        "{}: cannot read {} as {}",
+                        f.name,
+                        orig,
+                        f.ty.as_str()
+                    )),
+                },
                 None => match &f.default {
-                    Some(d) => {
-                        map.insert(f.name.clone(), d.clone());
-                    }
+                    Some(d) => updates.push((&f.name, d.clone())),
                     None if f.required => problems.push(format!(
                         "{}: required, but missing (and no default)",
                         f.name
@@ -114,11 +110,13 @@ impl RecordSchema {
                 },
             }
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems)
+        if !problems.is_empty() {
+            return Err(problems);
         }
+        for (name, v) in updates {
+            map.insert(name.to_owned(), v);
+        }
+        Ok(())
     }
 }
 

@@ -465,14 +465,13 @@ fn now_ms() -> u64 {
 fn coerce(schema: &RecordSchema, records: &mut Vec<Record>, failed: &mut Vec<FailedRecord>) {
     let mut kept = Vec::with_capacity(records.len());
     for mut r in records.drain(..) {
-        let original = r.value.clone();
         match schema.apply(&mut r.value) {
             Ok(()) => kept.push(r),
             Err(problems) => failed.push(FailedRecord {
                 id: r.meta.id.clone(),
                 stage: "schema".into(),
                 class: ErrorClass::Permanent,
-                payload: FailedPayload::Value(original),
+                payload: FailedPayload::Value(r.value),
                 reason: "validation",
                 message: problems.join("; "),
             }),
