@@ -35,28 +35,12 @@ WEIR=$ROOT/target/release/weir
 BARE_DIR=$ROOT/bench/spine/bare_loop
 BARE=$BARE_DIR/target/release/bare_loop
 GEN=$BARE_DIR/target/release/gen
-export LC_ALL=C
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-fmt_int() { printf '%s' "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
+source "$ROOT/bench/lib.sh"
 
 # --- tools -------------------------------------------------------------------------------------
-if [[ ! -x /usr/bin/time ]]; then
-    log "/usr/bin/time is missing; installing GNU time"
-    SUDO=$([[ $(id -u) -eq 0 ]] || echo sudo)
-    $SUDO apt-get install -y time >&2 || { $SUDO apt-get update >&2 && $SUDO apt-get install -y time >&2; }
-fi
+need_time
 command -v jq >/dev/null || die "jq is not installed (apt-get install -y jq)"
-
-# What is measured: the commit, and whether the engine's sources differ from it (this working
-# tree may be shared with other work in progress).
-if REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then
-    git -C "$ROOT" diff --quiet HEAD -- crates/weir || REV="$REV plus uncommitted changes to crates/weir"
-    [[ -z $(git -C "$ROOT" ls-files --others --exclude-standard -- crates/weir/src) ]] || REV="$REV plus untracked files in crates/weir/src"
-else
-    REV="unknown (not a git checkout)"
-fi
+REV=$(bench_rev "$ROOT")
 log "building weir (cargo build --release -p weir)"
 (cd "$ROOT" && cargo build --release -p weir --bin weir >&2)
 [[ -x $WEIR ]] || die "$WEIR was not built"
@@ -68,44 +52,16 @@ mkdir -p "$DATA"
 rm -rf "$WORK"
 mkdir -p "$WORK"
 
-# input N: path of the cached N-record file; its `amount > 10` count is in <path>.expected.
-input() {
-    local n=$1 path=$DATA/orders-$1.jsonl
-    if [[ ! -s $path || ! -s $path.expected ]]; then
-        log "generating $n records into $path"
-        "$GEN" "$n" "$path.tmp" >"$path.expected.tmp"
-        mv "$path.tmp" "$path"
-        mv "$path.expected.tmp" "$path.expected"
-    fi
-    printf '%s\n' "$path"
-}
+input() { orders_input "$GEN" "$DATA" "$1"; }
 IN_SMALL=$(input "$SMALL")
 IN_LARGE=$(input "$LARGE")
 EXPECT_SMALL=$(<"$IN_SMALL.expected")
 EXPECT_LARGE=$(<"$IN_LARGE.expected")
-[[ $(wc -l <"$IN_SMALL") -eq $SMALL ]] || die "$IN_SMALL does not hold $SMALL lines; delete it and rerun"
-[[ $(wc -l <"$IN_LARGE") -eq $LARGE ]] || die "$IN_LARGE does not hold $LARGE lines; delete it and rerun"
 
 # --- one measured run --------------------------------------------------------------------------
 # Each runner appends "<wall s> <peak KiB> <cpu s> <output records>" to $WORK/results/<label>.
 
 mkdir -p "$WORK/results"
-
-# timed DIR CMD...: runs CMD under /usr/bin/time, stdout+stderr into DIR/log; prints
-# "wall-s peak-KiB cpu-s" (cpu = user + system, all threads: less disturbed than wall time by
-# other load on the machine).
-timed() {
-    local dir=$1; shift
-    if ! /usr/bin/time -o "$dir/time" -f "%e %M %U %S" "$@" >"$dir/stdout" 2>"$dir/log"; then
-        log "error: failed: $*"
-        tail -n 20 "$dir/log" >&2 || true
-        cat "$dir/time" >&2 || true
-        exit 1
-    fi
-    tail -n 1 "$dir/time" | awk '{printf "%s %s %.2f\n", $1, $2, $3 + $4}'
-}
-
-show() { set -- $1; printf '%s s, %s KiB, cpu %s s' "$1" "$2" "$3"; } # for the progress lines
 
 record() { # label secs kib cpu count
     printf '%s %s %s %s\n' "$2" "$3" "$4" "$5" >>"$WORK/results/$1"
@@ -200,14 +156,6 @@ for i in $(seq 1 "$RUNS"); do
 done
 
 # --- report ------------------------------------------------------------------------------------
-median() { # column file
-    awk -v c="$1" '{print $c}' "$2" | sort -g | awk '{v[NR]=$1} END {
-        if (NR % 2) print v[(NR+1)/2]; else printf "%.3f\n", (v[NR/2]+v[NR/2+1])/2 }'
-}
-spread() { # column file -> "min-max"
-    awk -v c="$1" '{print $c}' "$2" | sort -g | awk 'NR==1{lo=$1} {hi=$1} END {printf "%s–%s", lo, hi}'
-}
-
 declare -A NAME=(
     [a]="weir, checkpoint every 1s (exactly-once)"
     [b]="weir, checkpointing off"
@@ -224,8 +172,6 @@ for k in a b c d e; do
     CPU[$k]=$(median 3 "$f")
     RATE[$k]=$(awk -v n="${RECS[$k]}" -v s="${SECS[$k]}" 'BEGIN {printf "%.0f", n / s}')
 done
-
-mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 
 {
     echo "Spine: file -> jq -> file. Filter: \`$FILTER\`"

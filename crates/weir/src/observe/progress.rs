@@ -25,6 +25,12 @@ impl Progress {
         self.records.fetch_add(records, Ordering::Relaxed);
     }
 
+    /// Takes back `bytes` and `records` marked processed: a lane reads them again.
+    pub fn rewind(&self, bytes: u64, records: u64) {
+        self.done.fetch_sub(bytes, Ordering::Relaxed);
+        self.records.fetch_sub(records, Ordering::Relaxed);
+    }
+
     fn snapshot(&self) -> (u64, u64, u64) {
         (
             self.total.load(Ordering::Relaxed),

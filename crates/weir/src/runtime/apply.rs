@@ -33,15 +33,16 @@ pub fn apply_all(
     out
 }
 
-/// Like [`apply_all`], on up to `threads` threads: the batch is cut into contiguous chunks,
-/// each transformed on its own thread, and the results are put back in input order, so the
-/// output (and the failures) are exactly what [`apply_all`] gives.
+/// Like [`apply_all`], on up to `threads` workers of the shared pool: the batch is cut into
+/// contiguous chunks, each transformed on its own worker, and the results are put back in
+/// input order, so the output (and the failures) are exactly what [`apply_all`] gives.
 pub fn apply_parallel(
     transforms: &[Arc<dyn Transform>],
     mut records: Vec<Record>,
     failed: &mut Vec<FailedRecord>,
     threads: usize,
 ) -> Vec<Record> {
+    use rayon::prelude::*;
     const MIN_CHUNK: usize = 128;
     let threads = threads.min(records.len() / MIN_CHUNK).max(1);
     // A batched stage (one that calls a dependency) sees the whole batch, on the lane's thread.
@@ -56,27 +57,15 @@ pub fn apply_parallel(
     }
     chunks.push(records);
     chunks.reverse();
-    let results: Vec<(Vec<Record>, Vec<FailedRecord>)> = std::thread::scope(|scope| {
-        let mut rest = chunks.into_iter();
-        let first = rest.next().unwrap_or_default();
-        let handles: Vec<_> = rest
-            .map(|c| {
-                scope.spawn(move || {
-                    let mut f = Vec::new();
-                    let out = apply_all(transforms, c, &mut f);
-                    (out, f)
-                })
-            })
-            .collect();
-        let mut f = Vec::new();
-        let out = apply_all(transforms, first, &mut f);
-        let mut all = vec![(out, f)];
-        for h in handles {
-            // A panic in a transform thread is re-raised here, as it would be on one thread.
-            all.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-        }
-        all
-    });
+    // A panic in a transform is re-raised here, as it would be on one thread.
+    let results: Vec<(Vec<Record>, Vec<FailedRecord>)> = chunks
+        .into_par_iter()
+        .map(|c| {
+            let mut f = Vec::new();
+            let out = apply_all(transforms, c, &mut f);
+            (out, f)
+        })
+        .collect();
     let mut out = Vec::with_capacity(results.iter().map(|(o, _)| o.len()).sum());
     for (o, f) in results {
         out.extend(o);

@@ -6,6 +6,8 @@
 //! `commit(e)`. A crash anywhere before the checkpoint loses nothing (the epoch is replayed from
 //! the previous offset); a crash after it loses nothing either (recovery commits `e` again,
 //! which is idempotent). Every input record ends in the output or in the DLQ of the same epoch.
+//! Records a sink refuses make the lane read the open epoch again without them (see
+//! [`super::refusal`]).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use super::build::Pipeline;
 use super::error::LaneError;
 use super::poison::{MarkerFile, Mode};
 use super::recover::Recovered;
+use super::refusal::{Diversions, MAX_REWINDS};
 use crate::checkpoint::Checkpoint;
 use crate::epoch::Epoch;
 use crate::error::ErrorClass;
@@ -29,6 +32,7 @@ use crate::quality::coerce::RecordSchema;
 use crate::quality::gate::FailureGate;
 use crate::record::Record;
 use crate::record::{FailedPayload, FailedRecord, RecordId};
+use crate::sinks::{Refusal, SinkError};
 use crate::sources::{LaneSpec, SourceBatch};
 
 /// How a lane ended without failing.
@@ -68,6 +72,12 @@ struct Lane<'a> {
     audit: EpochAudit,
     /// The failure-ratio gate.
     gate: Option<FailureGate>,
+    /// Where the open epoch began: offset, records in, records out.
+    start: (u64, u64, u64),
+    /// Input records refused by a sink, diverted to the DLQ.
+    diversions: Diversions,
+    /// How often the open epoch was read again after a refusal.
+    rewinds: u32,
 }
 
 /// Runs a recovered lane until its input ends, shutdown is requested, or it fails.
@@ -83,6 +93,7 @@ pub async fn run(
     progress: &Progress,
 ) -> Result<LaneExit, LaneError> {
     let mut reader = pipeline.source.open(spec, state.next_offset).await?;
+    let start = (state.next_offset, state.records_in, state.records_out);
     let mut lane = Lane {
         pipeline,
         spec,
@@ -97,39 +108,57 @@ pub async fn run(
         gate: pipeline
             .gate
             .map(|(ratio, window)| FailureGate::new(ratio, window)),
+        start,
+        diversions: Diversions::default(),
+        rewinds: 0,
     };
     let interval = pipeline.checkpoint.interval;
     let mut epoch_started = Instant::now();
     let driven = async {
         let exit = loop {
-            if *shutdown.borrow() {
-                lane.end_epoch().await?;
-                break LaneExit::Stopped;
-            }
-            let deadline = tokio::time::Instant::from_std(epoch_started + interval);
-            let cut_by_time = pipeline.checkpoint.enabled && lane.dirty;
-            tokio::select! {
-                biased;
-                _ = shutdown.changed() => {}
-                () = tokio::time::sleep_until(deadline), if cut_by_time => {
+            let step = async {
+                if *shutdown.borrow() {
                     lane.end_epoch().await?;
-                    epoch_started = Instant::now();
+                    return Ok(Some(LaneExit::Stopped));
                 }
-                batch = reader.next_batch() => match batch {
-                    None => {
+                let deadline = tokio::time::Instant::from_std(epoch_started + interval);
+                let cut_by_time = pipeline.checkpoint.enabled && lane.dirty;
+                tokio::select! {
+                    biased;
+                    _ = shutdown.changed() => {}
+                    () = tokio::time::sleep_until(deadline), if cut_by_time => {
                         lane.end_epoch().await?;
-                        break LaneExit::Finished;
+                        epoch_started = Instant::now();
                     }
-                    Some(batch) => {
-                        lane.take(batch?).await?;
-                        let full = pipeline.checkpoint.max_records.is_some_and(|m| lane.epoch_records >= m);
-                        let late = Instant::now() >= epoch_started + interval;
-                        if pipeline.checkpoint.enabled && (full || late) {
+                    batch = reader.next_batch() => match batch {
+                        None => {
                             lane.end_epoch().await?;
-                            epoch_started = Instant::now();
+                            return Ok(Some(LaneExit::Finished));
+                        }
+                        Some(batch) => {
+                            lane.take(batch?).await?;
+                            let full = pipeline.checkpoint.max_records.is_some_and(|m| lane.epoch_records >= m);
+                            let late = Instant::now() >= epoch_started + interval;
+                            if pipeline.checkpoint.enabled && (full || late) {
+                                lane.end_epoch().await?;
+                                epoch_started = Instant::now();
+                            }
                         }
                     }
                 }
+                Ok::<Option<LaneExit>, LaneError>(None)
+            };
+            match step.await {
+                Ok(Some(exit)) => break exit,
+                Ok(None) => {}
+                Err(LaneError::Sink {
+                    sink,
+                    source: SinkError::Refused(refused),
+                }) => {
+                    lane.rewind(sink, refused).await?;
+                    reader = pipeline.source.open(spec, lane.offset).await?;
+                }
+                Err(e) => return Err(e),
             }
         };
         Ok::<LaneExit, LaneError>(exit)
@@ -190,6 +219,7 @@ impl Lane<'_> {
                 message: message.clone(),
             });
         }
+        self.diversions.divert(&mut records, &mut failed);
         if let Some(schema) = &self.pipeline.schema {
             coerce(schema, &mut records, &mut failed);
         }
@@ -337,16 +367,7 @@ impl Lane<'_> {
     /// returns the halt.
     async fn halt(&mut self, message: String) -> LaneError {
         let epoch = self.epoch;
-        for sink in &mut self.state.sinks {
-            if let Err(e) = sink.abort(epoch).await {
-                tracing::warn!(pipeline = %self.pipeline.name, lane = %self.spec.id, "abort of halted epoch {epoch} failed (recovery discards it): {e}");
-            }
-        }
-        if let Some(dlq) = self.state.dlq.as_mut()
-            && let Err(e) = dlq.abort(epoch)
-        {
-            tracing::warn!(pipeline = %self.pipeline.name, lane = %self.spec.id, "abort of halted epoch {epoch} in the DLQ failed (recovery discards it): {e}");
-        }
+        self.abort_open().await;
         LaneError::Halted(format!("lane {} epoch {epoch}: {message}", self.spec.id))
     }
 
@@ -356,6 +377,12 @@ impl Lane<'_> {
         let epoch = self.epoch;
         tracing::info!(pipeline = %self.pipeline.name, lane = %self.spec.id, epoch = epoch.0,
             "stopped while waiting for a dependency: epoch {epoch} is not committed; the next run replays it");
+        self.abort_open().await;
+    }
+
+    /// Aborts the open epoch in every sink and the DLQ.
+    async fn abort_open(&mut self) {
+        let epoch = self.epoch;
         for sink in &mut self.state.sinks {
             if let Err(e) = sink.abort(epoch).await {
                 tracing::warn!(pipeline = %self.pipeline.name, lane = %self.spec.id, "abort of epoch {epoch} failed (recovery discards it): {e}");
@@ -366,6 +393,43 @@ impl Lane<'_> {
         {
             tracing::warn!(pipeline = %self.pipeline.name, lane = %self.spec.id, "abort of epoch {epoch} in the DLQ failed (recovery discards it): {e}");
         }
+    }
+
+    /// A sink refused records of the open epoch: the epoch is aborted everywhere and read
+    /// again from its first offset, the refused input records going to the DLQ this time.
+    async fn rewind(&mut self, sink: String, refused: Vec<Refusal>) -> Result<(), LaneError> {
+        let count = refused.len();
+        let new = self.diversions.note(&sink, refused);
+        self.rewinds += 1;
+        if self.rewinds > MAX_REWINDS {
+            self.abort_open().await;
+            let message = format!(
+                "sink {sink} refused records of epoch {} again after {MAX_REWINDS} rewrites; it does not refuse the same records each time",
+                self.epoch
+            );
+            return Err(LaneError::Sink {
+                sink,
+                source: SinkError::Remote {
+                    class: ErrorClass::Permanent,
+                    code: "sink_refused",
+                    message,
+                },
+            });
+        }
+        let epoch = self.epoch;
+        tracing::warn!(pipeline = %self.pipeline.name, lane = %self.spec.id, sink = %sink, epoch = epoch.0, refused = count, new,
+            "sink refused records: epoch {epoch} is written again, the refused records go to the dead-letter queue");
+        self.abort_open().await;
+        let (offset, records_in, records_out) = self.start;
+        self.progress
+            .rewind(self.offset.saturating_sub(offset), self.epoch_records);
+        self.offset = offset;
+        self.state.records_in = records_in;
+        self.state.records_out = records_out;
+        self.dirty = false;
+        self.epoch_records = 0;
+        self.audit.reset();
+        Ok(())
     }
 
     /// Runs the epoch audits; a failure not accepted by an operator's override halts.
@@ -450,6 +514,8 @@ impl Lane<'_> {
         self.dirty = false;
         self.epoch_records = 0;
         self.audit.reset();
+        self.start = (self.offset, self.state.records_in, self.state.records_out);
+        self.rewinds = 0;
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod lane;
 pub mod poison;
 pub mod recover;
+mod refusal;
 mod retention;
 pub mod supervisor;
 

@@ -7,23 +7,29 @@
 //! that honours the header stores it once. Without that the sink is at-least-once (what `weir
 //! validate` reports). `Weir-Lane` and `Weir-Epoch` headers name the batch's origin.
 //!
-//! A 4xx answer (other than 408/429) is permanent: the lane stops and is restarted under its
-//! restart strategy. 5xx, 408, 429, timeouts and connection errors are transient: retried,
-//! and while the breaker is open the lane pauses in the write.
+//! An answer that refuses the data — 400, 409, 413, 415 or 422 — refuses the records of the
+//! batch: a single record's batch names that record (it goes to the dead-letter queue, see
+//! `runtime/refusal.rs`); a larger batch makes its records suspects, sent one per request when
+//! the lane writes the epoch again, so the refused ones are found and the rest delivered. The
+//! other 4xx answers (401, 403, 404, ...) say the endpoint or its credentials are wrong, not the
+//! record: permanent, the lane stops and is restarted under its restart strategy. 5xx, 408,
+//! 429, timeouts and connection errors are transient: retried, and while the breaker is open
+//! the lane pauses in the write.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{Sink, SinkError, SinkFactory};
+use super::{Refusal, Sink, SinkError, SinkFactory};
 use crate::config::Guarantee;
 use crate::config::dependencies::DependencyPlan;
-use crate::dependency::http::HttpClient;
+use crate::dependency::http::{HttpClient, HttpError};
 use crate::dependency::{CallError, Dependency, Interrupted, OnOpen};
 use crate::epoch::{Epoch, LaneId};
 use crate::error::{Classified, ErrorClass};
-use crate::record::Record;
+use crate::record::{Record, RecordId};
 
 /// Default records per request.
 pub const DEFAULT_MAX_BATCH: usize = 500;
@@ -94,6 +100,7 @@ impl SinkFactory for HttpSinkFactory {
         Box::new(HttpSink {
             shared: Arc::clone(&self.shared),
             lane: lane.clone(),
+            suspects: HashSet::new(),
         })
     }
 }
@@ -101,6 +108,26 @@ impl SinkFactory for HttpSinkFactory {
 struct HttpSink {
     shared: Arc<Shared>,
     lane: LaneId,
+    /// Records of refused batches: sent one per request from now on.
+    suspects: HashSet<RecordId>,
+}
+
+/// Whether an answer refuses the data rather than the request's target or credentials.
+fn refuses_data(e: &HttpError) -> bool {
+    matches!(
+        e,
+        HttpError::Status {
+            status: 400 | 409 | 413 | 415 | 422,
+            ..
+        }
+    )
+}
+
+/// How a batch went.
+enum Posted {
+    Delivered,
+    /// The receiver refused the data.
+    Refused(String),
 }
 
 /// The idempotency key of a batch.
@@ -149,6 +176,50 @@ fn body(format: HttpFormat, records: &[Record]) -> (Bytes, &'static str) {
     }
 }
 
+impl HttpSink {
+    /// POSTs one batch through the dependency.
+    async fn post(&self, epoch: Epoch, batch: &[Record]) -> Result<Posted, SinkError> {
+        let s = &self.shared;
+        let key = idempotency_key(&s.pipeline, &s.plan.name, &self.lane, epoch, batch);
+        let payload = body(s.plan.format, batch);
+        let headers = [
+            ("idempotency-key", key),
+            ("weir-lane", self.lane.to_string()),
+            ("weir-epoch", epoch.to_string()),
+        ];
+        let result = s
+            .dep
+            .call(&s.plan.name, OnOpen::Wait, || {
+                s.client.send(
+                    hyper::Method::POST,
+                    &s.plan.url,
+                    &headers,
+                    Some(payload.clone()),
+                )
+            })
+            .await;
+        match result {
+            Ok(_) => Ok(Posted::Delivered),
+            Err(CallError::Interrupted(Interrupted::Stopped)) => Err(SinkError::Stopped),
+            Err(CallError::Interrupted(Interrupted::Open)) => Err(SinkError::Remote {
+                class: ErrorClass::Transient,
+                code: "breaker_open",
+                message: "circuit breaker open".into(),
+            }),
+            Err(CallError::Failed { error, .. }) if refuses_data(&error) => {
+                Ok(Posted::Refused(format!("POST {}: {error}", s.plan.url)))
+            }
+            Err(CallError::Failed {
+                error, attempts, ..
+            }) => Err(SinkError::Remote {
+                class: error.class(),
+                code: error.code(),
+                message: format!("POST {}: {error} (after {attempts} attempts)", s.plan.url),
+            }),
+        }
+    }
+}
+
 #[async_trait]
 impl Sink for HttpSink {
     async fn recover(&mut self, _committed: Epoch) -> Result<(), SinkError> {
@@ -156,53 +227,41 @@ impl Sink for HttpSink {
     }
 
     async fn write(&mut self, epoch: Epoch, records: &[Record]) -> Result<(), SinkError> {
-        let s = &self.shared;
-        for batch in records.chunks(s.plan.max_batch.max(1)) {
-            let key = idempotency_key(&s.pipeline, &s.plan.name, &self.lane, epoch, batch);
-            let payload = body(s.plan.format, batch);
-            let headers = [
-                ("idempotency-key", key),
-                ("weir-lane", self.lane.to_string()),
-                ("weir-epoch", epoch.to_string()),
-            ];
-            let result = s
-                .dep
-                .call(&s.plan.name, OnOpen::Wait, || {
-                    s.client.send(
-                        hyper::Method::POST,
-                        &s.plan.url,
-                        &headers,
-                        Some(payload.clone()),
-                    )
-                })
-                .await;
-            match result {
-                Ok(_) => {}
-                Err(CallError::Interrupted(Interrupted::Stopped)) => {
-                    return Err(SinkError::Stopped);
-                }
-                Err(CallError::Interrupted(Interrupted::Open)) => {
-                    return Err(SinkError::Remote {
-                        class: ErrorClass::Transient,
-                        code: "breaker_open",
-                        message: "circuit breaker open".into(),
+        let max = self.shared.plan.max_batch.max(1);
+        let mut refused = Vec::new();
+        let mut new_suspects = false;
+        let mut rest = records;
+        while !rest.is_empty() {
+            // A suspect alone, else the longest run of non-suspects up to `max`.
+            let n = if self.suspects.contains(&rest[0].meta.id) {
+                1
+            } else {
+                rest.iter()
+                    .take(max)
+                    .position(|r| self.suspects.contains(&r.meta.id))
+                    .unwrap_or(rest.len().min(max))
+            };
+            let (batch, tail) = rest.split_at(n);
+            rest = tail;
+            if let Posted::Refused(message) = self.post(epoch, batch).await? {
+                if let [one] = batch {
+                    refused.push(Refusal {
+                        id: one.meta.id.clone(),
+                        code: "http_4xx",
+                        message,
                     });
-                }
-                Err(CallError::Failed {
-                    error, attempts, ..
-                }) => {
-                    return Err(SinkError::Remote {
-                        class: error.class(),
-                        code: error.code(),
-                        message: format!(
-                            "POST {}: {error} (after {attempts} attempts)",
-                            s.plan.url
-                        ),
-                    });
+                } else {
+                    self.suspects
+                        .extend(batch.iter().map(|r| r.meta.id.clone()));
+                    new_suspects = true;
                 }
             }
         }
-        Ok(())
+        if refused.is_empty() && !new_suspects {
+            Ok(())
+        } else {
+            Err(SinkError::Refused(refused))
+        }
     }
 
     async fn precommit(&mut self, _epoch: Epoch) -> Result<(), SinkError> {

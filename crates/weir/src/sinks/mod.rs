@@ -5,6 +5,12 @@
 //! is written, the commit point — `commit(e)` (visible). `commit` is idempotent. On recovery
 //! the lane calls `recover(e)` with its last committed epoch: the sink rolls `e` (and anything
 //! older still staged) forward and discards or withdraws everything newer.
+//!
+//! A sink that refuses records (an HTTP 4xx for a record, a PostgreSQL constraint violation)
+//! answers [`SinkError::Refused`], naming them: the lane aborts the open epoch everywhere,
+//! reads it again and sends those input records to the dead-letter queue instead of the sinks
+//! (see `runtime/refusal.rs`). The refusal must be deterministic for a record — the same
+//! record is refused again when written again — for the rewritten epoch to go through.
 
 pub mod file;
 pub mod http;
@@ -18,6 +24,17 @@ use crate::config::Guarantee;
 use crate::epoch::{Epoch, LaneId};
 use crate::error::{Classified, ErrorClass};
 use crate::record::Record;
+
+/// A record a sink refuses: the same record would be refused however often it is written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refusal {
+    /// The input record it came from.
+    pub id: crate::record::RecordId,
+    /// Dead-letter reason (`http_4xx`, `pg_constraint`, ...).
+    pub code: &'static str,
+    /// Why, as the sink's dependency said it.
+    pub message: String,
+}
 
 /// A sink failed.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +66,11 @@ pub enum SinkError {
     /// backoff); the open epoch is not committed and is replayed by the next run.
     #[error("stopped while waiting for the sink's dependency")]
     Stopped,
+    /// The sink refuses these records; the rest of what it was given is fine. Empty: the sink
+    /// could not yet tell which of a refused batch's records are at fault and will write them
+    /// one at a time when the epoch is written again.
+    #[error("{} record(s) refused{}", .0.len(), .0.first().map(|r| format!(", first {}: {}", r.id, r.message)).unwrap_or_default())]
+    Refused(Vec<Refusal>),
 }
 
 impl SinkError {
@@ -64,6 +86,7 @@ impl Classified for SinkError {
         match self {
             Self::Remote { class, .. } => *class,
             Self::Stopped => ErrorClass::Transient,
+            Self::Refused(_) => ErrorClass::Permanent,
             Self::Io { .. } | Self::Poisoned => ErrorClass::Fatal,
         }
     }
@@ -74,6 +97,7 @@ impl Classified for SinkError {
             Self::Poisoned => "sink_poisoned",
             Self::Remote { code, .. } => code,
             Self::Stopped => "stopped",
+            Self::Refused(_) => "sink_refused",
         }
     }
 }

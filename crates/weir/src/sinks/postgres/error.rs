@@ -24,6 +24,9 @@ pub enum PgError {
     /// The table does not fit the configuration (no such key column, no columns).
     #[error("{0}")]
     Schema(String),
+    /// Rows the database refuses (data exceptions, constraint violations), found one by one.
+    #[error("{} row(s) refused", .0.len())]
+    Refused(Vec<crate::sinks::Refusal>),
     /// The database contradicts the epoch protocol (e.g. an epoch to commit is neither
     /// prepared nor recorded): someone else changed the bookkeeping.
     #[error("{0}")]
@@ -125,7 +128,7 @@ impl Classified for PgError {
                 }
             },
             Self::Timeout(_) => ErrorClass::Transient,
-            Self::Record(_) | Self::Schema(_) => ErrorClass::Permanent,
+            Self::Record(_) | Self::Schema(_) | Self::Refused(_) => ErrorClass::Permanent,
             Self::Protocol(_) => ErrorClass::Fatal,
         }
     }
@@ -143,6 +146,7 @@ impl Classified for PgError {
             },
             Self::Timeout(_) => "pg_timeout",
             Self::Record(_) => "pg_record",
+            Self::Refused(_) => "sink_refused",
             Self::Schema(_) => "pg_schema",
             Self::Protocol(_) => "pg_protocol",
         }
@@ -151,6 +155,9 @@ impl Classified for PgError {
 
 impl From<PgError> for SinkError {
     fn from(e: PgError) -> Self {
+        if let PgError::Refused(refused) = e {
+            return SinkError::Refused(refused);
+        }
         SinkError::Remote {
             class: e.class(),
             code: e.code(),

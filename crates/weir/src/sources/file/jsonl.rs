@@ -1,6 +1,8 @@
 //! JSON lines: one JSON value per line; blank lines are skipped. A record's offset is the byte
 //! offset of its line. A line that is not valid JSON becomes a failed record (reason `parse`)
-//! with its raw bytes; the lane goes on.
+//! with its raw bytes; the lane goes on. A batch's lines are read first and parsed afterwards,
+//! a large batch on the shared worker pool in contiguous chunks, so parsing uses every core
+//! and the records keep the file's order.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
@@ -14,7 +16,10 @@ pub(super) struct JsonlReader {
     path: PathBuf,
     file: BufReader<File>,
     offset: u64,
-    line: Vec<u8>,
+    /// The batch's lines, back to back.
+    text: Vec<u8>,
+    /// Each line's byte offset in the file and its range in `text`.
+    lines: Vec<(u64, std::ops::Range<usize>)>,
     ids: IdMaker,
     stage: std::sync::Arc<str>,
 }
@@ -27,46 +32,80 @@ impl JsonlReader {
             path: path.to_path_buf(),
             file: BufReader::with_capacity(256 * 1024, file),
             offset,
-            line: Vec::with_capacity(1024),
+            text: Vec::with_capacity(1 << 20),
+            lines: Vec::new(),
             ids,
             stage: "source".into(),
         })
     }
 }
 
-impl BatchReader for JsonlReader {
-    fn read_batch(&mut self, max: usize) -> Result<Option<SourceBatch>, SourceError> {
-        let mut batch = SourceBatch {
-            records: Vec::with_capacity(max),
-            ..SourceBatch::default()
-        };
-        let begin = self.offset;
-        let mut seen = 0;
-        while seen < max {
-            self.line.clear();
+/// Lines in a batch below which parsing stays on the reading thread.
+const PARALLEL_FROM: usize = 512;
+/// Lines per parallel parsing task.
+const PARSE_CHUNK: usize = 256;
+
+impl JsonlReader {
+    /// Reads up to `max` non-blank lines into `text`/`lines`.
+    fn read_lines(&mut self, max: usize) -> Result<(), SourceError> {
+        self.text.clear();
+        self.lines.clear();
+        while self.lines.len() < max {
             let start = self.offset;
+            let at = self.text.len();
             let n = self
                 .file
-                .read_until(b'\n', &mut self.line)
+                .read_until(b'\n', &mut self.text)
                 .map_err(io_error(&self.path))?;
             if n == 0 {
                 break;
             }
             self.offset += n as u64;
-            let text = self.line.trim_ascii();
-            if text.is_empty() {
+            let line = &self.text[at..];
+            let lead = line.len() - line.trim_ascii_start().len();
+            let trimmed = line.trim_ascii().len();
+            if trimmed == 0 {
+                self.text.truncate(at);
                 continue;
             }
-            seen += 1;
-            match serde_json::from_slice(text) {
+            self.lines.push((start, at + lead..at + lead + trimmed));
+        }
+        Ok(())
+    }
+}
+
+impl BatchReader for JsonlReader {
+    fn read_batch(&mut self, max: usize) -> Result<Option<SourceBatch>, SourceError> {
+        use rayon::prelude::*;
+        let begin = self.offset;
+        self.read_lines(max)?;
+        let text = &self.text;
+        let parse = |(_, range): &(u64, std::ops::Range<usize>)| {
+            serde_json::from_slice::<serde_json::Value>(&text[range.clone()])
+        };
+        let parsed: Vec<_> = if self.lines.len() >= PARALLEL_FROM {
+            self.lines
+                .par_iter()
+                .with_min_len(PARSE_CHUNK)
+                .map(parse)
+                .collect()
+        } else {
+            self.lines.iter().map(parse).collect()
+        };
+        let mut batch = SourceBatch {
+            records: Vec::with_capacity(self.lines.len()),
+            ..SourceBatch::default()
+        };
+        for ((start, range), value) in self.lines.iter().zip(parsed) {
+            match value {
                 Ok(value) => batch
                     .records
-                    .push(Record::new(value, RecordMeta::new(self.ids.id(start)))),
+                    .push(Record::new(value, RecordMeta::new(self.ids.id(*start)))),
                 Err(e) => batch.failed.push(FailedRecord {
-                    id: self.ids.id(start),
+                    id: self.ids.id(*start),
                     stage: self.stage.clone(),
                     class: crate::error::ErrorClass::Permanent,
-                    payload: FailedPayload::Raw(text.to_vec()),
+                    payload: FailedPayload::Raw(text[range.clone()].to_vec()),
                     reason: "parse",
                     message: format!("not valid JSON: {e}"),
                 }),

@@ -20,14 +20,15 @@ use crate::epoch::{Epoch, LaneId};
 use crate::error::Classified;
 use crate::policy::breaker::BreakerState;
 use crate::record::Record;
-use crate::sinks::{Sink, SinkError};
+use crate::sinks::{Refusal, Sink, SinkError};
 
 mod epochs;
+mod isolate;
+mod rows;
 mod streamed;
 mod upsert;
 
-/// COPY data is sent in pieces of about this size.
-const PIECE: usize = 1 << 20;
+use rows::Rows;
 
 type Step<'a, T> = Pin<Box<dyn Future<Output = Result<T, PgError>> + Send + 'a>>;
 
@@ -35,36 +36,6 @@ struct Conn {
     client: Client,
     /// The upsert staging table exists in this session.
     staged: bool,
-}
-
-/// The open epoch's rows, COPY-encoded.
-#[derive(Default)]
-struct Rows {
-    epoch: Option<Epoch>,
-    buf: Vec<u8>,
-}
-
-impl Rows {
-    fn clear(&mut self) {
-        *self = Rows::default();
-    }
-
-    fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
-    /// The rows to send, as cheap pieces.
-    fn pieces(&self) -> Vec<Bytes> {
-        let data = Bytes::copy_from_slice(&self.buf);
-        let mut out = Vec::with_capacity(data.len() / PIECE + 1);
-        let mut at = 0;
-        while at < data.len() {
-            let end = (at + PIECE).min(data.len());
-            out.push(data.slice(at..end));
-            at = end;
-        }
-        out
-    }
 }
 
 pub(super) struct PgSink {
@@ -287,15 +258,30 @@ impl PgSink {
         if upsert && self.rows.is_empty() {
             return Ok(());
         }
-        let pieces = self.rows.pieces();
-        let copy = sql::copy_in(&self.shared.table, &self.columns);
-        self.client().await?;
-        self.exec("BEGIN").await?;
-        if upsert {
-            return self.try_upsert(&copy, &pieces).await;
+        let written = async {
+            let pieces = self.rows.pieces();
+            let copy = sql::copy_in(&self.shared.table, &self.columns);
+            self.client().await?;
+            self.exec("BEGIN").await?;
+            if upsert {
+                return self.try_upsert(&copy, &pieces).await;
+            }
+            self.copy(&copy, &pieces).await?;
+            self.prepare_epoch(epoch).await
         }
-        self.copy(&copy, &pieces).await?;
-        self.prepare_epoch(epoch).await
+        .await;
+        match written {
+            Err(e) if isolate::is_data_error(&e) => {
+                self.exec("ROLLBACK").await?;
+                let refused = self.isolate().await?;
+                if refused.is_empty() {
+                    Err(e)
+                } else {
+                    Err(PgError::Refused(refused))
+                }
+            }
+            r => r,
+        }
     }
 
     /// Streams `pieces` through `COPY ... FROM STDIN`, each piece under the timeout.
@@ -314,13 +300,21 @@ impl PgSink {
         Ok(())
     }
 
-    fn encode(&mut self, records: &[Record]) -> Result<(), PgError> {
+    /// Encodes the records as rows of the open epoch; a record that cannot be a row (not a
+    /// JSON object) is refused.
+    fn encode(&mut self, records: &[Record]) -> Vec<Refusal> {
+        let mut refused = Vec::new();
         for r in records {
             let Some(obj) = r.value.as_object() else {
-                return Err(PgError::Record(format!(
-                    "record {} is not a JSON object: a row needs fields",
-                    r.meta.id
-                )));
+                refused.push(Refusal {
+                    id: r.meta.id.clone(),
+                    code: "pg_record",
+                    message: format!(
+                        "a {} is not a row: a row needs a JSON object's fields",
+                        json_type(&r.value)
+                    ),
+                });
+                continue;
             };
             if obj.len() > self.columns.len() || self.warned.len() < 16 {
                 for k in obj.keys() {
@@ -331,8 +325,20 @@ impl PgSink {
                 }
             }
             sql::encode_row(&mut self.rows.buf, obj, &self.columns);
+            self.rows.row_written(&r.meta.id);
         }
-        Ok(())
+        refused
+    }
+}
+
+fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
     }
 }
 
@@ -368,7 +374,10 @@ impl Sink for PgSink {
         if self.columns.is_empty() {
             return Err(PgError::Protocol("write before recovery".into()).into());
         }
-        self.encode(records).map_err(SinkError::from)?;
+        let refused = self.encode(records);
+        if !refused.is_empty() {
+            return Err(SinkError::Refused(refused));
+        }
         if self.stream.is_none()
             && self.rows.buf.len() >= STREAM_AFTER
             && self.may_stream(epoch)

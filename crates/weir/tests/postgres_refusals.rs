@@ -1,0 +1,180 @@
+//! Rows PostgreSQL refuses go to the dead-letter queue; everything else lands exactly once.
+//!
+//! The table has a CHECK constraint, a NOT NULL column and a numeric column; the input (two
+//! files, so two lanes) mixes good records with ones that break each of those, and lines that
+//! are JSON but not objects. In both modes the run succeeds, the table holds exactly the good
+//! records, and the DLQ holds exactly the bad ones, each once, named by the sink with the
+//! reason the database gave.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use support::Workdir;
+use support::postgres::Postgres;
+
+const CONFIG: &str = "weir.yaml";
+const LOG: &str = "weir.log";
+const FILES: usize = 2;
+const PER_FILE: u64 = 4_000;
+
+fn config(pg: &Postgres, mode: &str) -> String {
+    format!(
+        r#"data_dir: ./state
+dependencies:
+  db: {{ timeout: 10s }}
+pipelines:
+  orders:
+    source: {{ type: file, path: "in/*.jsonl" }}
+    sinks:
+      - {{ type: postgres, dependency: db, url: "{url}", table: orders, mode: {mode}, key: [id] }}
+    checkpoint: {{ interval: 200ms }}
+    batch_size: 256
+    parallelism: 2
+"#,
+        url = pg.url(),
+    )
+}
+
+/// What a record of the input is.
+fn kind(i: u64) -> (&'static str, String) {
+    let good = format!(r#"{{"id":{i},"user_id":"u{i}","amount":{}}}"#, i % 1000);
+    if i % 97 == 5 {
+        (
+            "pg_constraint",
+            format!(r#"{{"id":{i},"user_id":"u{i}","amount":-1}}"#),
+        )
+    } else if i % 131 == 7 {
+        (
+            "pg_constraint",
+            format!(r#"{{"id":{i},"user_id":null,"amount":3}}"#),
+        )
+    } else if i % 211 == 11 {
+        (
+            "pg_data",
+            format!(r#"{{"id":{i},"user_id":"u{i}","amount":"abc"}}"#),
+        )
+    } else if i % 503 == 13 {
+        ("pg_record", format!("[{i}, \"not a row\"]"))
+    } else {
+        ("", good)
+    }
+}
+
+struct Expected {
+    good_ids: BTreeSet<u64>,
+    /// (file, byte offset, reason) of every bad record.
+    bad: BTreeSet<(String, u64, String)>,
+}
+
+fn input(w: &Workdir) -> Expected {
+    let mut good_ids = BTreeSet::new();
+    let mut bad = BTreeSet::new();
+    for f in 0..FILES {
+        let name = format!("f{f}.jsonl");
+        let mut text = String::new();
+        for n in 0..PER_FILE {
+            let i = f as u64 * PER_FILE + n;
+            let (reason, line) = kind(i);
+            if reason.is_empty() {
+                good_ids.insert(i);
+            } else {
+                bad.insert((name.clone(), text.len() as u64, reason.to_owned()));
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        w.write(&format!("in/{name}"), text);
+    }
+    Expected { good_ids, bad }
+}
+
+fn run_mode(mode: &str) {
+    let pg = Postgres::start();
+    pg.psql(
+        "CREATE TABLE orders (id bigint PRIMARY KEY, user_id text NOT NULL, amount numeric CHECK (amount >= 0))",
+    );
+    let w = Workdir::new();
+    let expected = input(&w);
+    assert!(
+        expected.bad.len() > 100,
+        "the input has too few bad records"
+    );
+    w.write(CONFIG, config(&pg, mode));
+    let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(120));
+    assert!(
+        status.success(),
+        "{mode}: weir failed: {status}\n{}",
+        w.tail(LOG, 30)
+    );
+
+    let ids: BTreeSet<u64> = pg
+        .psql("SELECT id FROM orders ORDER BY id")
+        .lines()
+        .map(|l| l.trim().parse().expect("an id"))
+        .collect();
+    assert_eq!(
+        pg.count("SELECT count(*) FROM orders"),
+        expected.good_ids.len() as u64,
+        "{mode}: row count"
+    );
+    assert_eq!(
+        ids, expected.good_ids,
+        "{mode}: the table holds exactly the good records"
+    );
+    assert_eq!(
+        pg.count("SELECT count(*) FROM orders WHERE amount <> id % 1000"),
+        0,
+        "{mode}: a row holds another record's amount"
+    );
+
+    let entries = w.dlq_list(CONFIG, &[]);
+    let dead: BTreeSet<(String, u64, String)> = entries
+        .iter()
+        .map(|e| (e.partition.clone(), e.offset, e.reason.clone()))
+        .collect();
+    assert_eq!(
+        entries.len(),
+        dead.len(),
+        "{mode}: a record is in the DLQ twice"
+    );
+    assert_eq!(
+        dead, expected.bad,
+        "{mode}: the DLQ holds exactly the refused records"
+    );
+    for e in &entries {
+        assert_eq!(e.stage, "postgres", "{mode}: stage of {e:?}");
+        assert!(
+            e.message.starts_with("refused by sink postgres: "),
+            "{mode}: message of {e:?}"
+        );
+        assert!(
+            e.record.is_some(),
+            "{mode}: the input record is kept: {e:?}"
+        );
+    }
+    let check = entries
+        .iter()
+        .find(|e| e.record.as_ref().is_some_and(|r| r["amount"] == -1))
+        .expect("a CHECK violation in the DLQ");
+    assert!(
+        check.message.contains("23514") && check.message.contains("orders_amount_check"),
+        "{mode}: the database's reason is kept: {}",
+        check.message
+    );
+    assert!(
+        w.read_text(LOG).contains("sink refused records"),
+        "{mode}: the rewrite of an epoch is logged"
+    );
+}
+
+#[test]
+fn upsert_mode_dead_letters_exactly_the_rows_the_database_refuses() {
+    run_mode("upsert");
+}
+
+#[test]
+fn transactional_mode_dead_letters_exactly_the_rows_the_database_refuses() {
+    run_mode("transactional");
+}
