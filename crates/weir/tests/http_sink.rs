@@ -1,7 +1,8 @@
 //! The `http` sink against a scripted stub endpoint: batches are POSTed as JSON lines with an
 //! `Idempotency-Key`, 503s are retried, a replay of the same epochs sends the same keys (so a
-//! receiver can recognise it), and a 400 is permanent (the pipeline fails, it is not retried
-//! forever).
+//! receiver can recognise it); a record the endpoint refuses (400) goes to the DLQ while every
+//! other record is delivered once per key; a wrong endpoint (404) fails the pipeline without
+//! retries.
 
 mod support;
 
@@ -93,16 +94,93 @@ fn batches_arrive_with_idempotency_keys_and_a_replay_repeats_them() {
 }
 
 #[test]
-fn a_rejected_batch_fails_the_pipeline_instead_of_being_retried_forever() {
+fn a_wrong_endpoint_fails_the_pipeline_instead_of_being_retried_forever() {
     let stub = Stub::start();
-    // `/ingest` checks the empty id: reject every batch.
-    stub.reject_ids([String::new()]);
     let w = Workdir::new();
     input(&w);
-    w.write(CONFIG, config(&stub));
+    // A 404 says the endpoint is wrong, not the records: permanent, no retries, no DLQ.
+    w.write(CONFIG, config(&stub).replace("/ingest", "/nowhere"));
     let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(60));
     assert_eq!(status.code(), Some(1), "{}", w.tail(LOG, 20));
-    assert!(w.read_text(LOG).contains("HTTP 400"), "{}", w.tail(LOG, 20));
-    // Permanent: one call per lane and restart, no retries.
-    assert!(stub.calls() <= 4, "{} calls", stub.calls());
+    let log = w.read_text(LOG);
+    assert!(log.contains("HTTP 404"), "{}", w.tail(LOG, 20));
+    assert!(
+        log.contains("(after 1 attempts)") && !log.contains("(after 2 attempts)"),
+        "a 404 was retried:\n{}",
+        w.tail(LOG, 20)
+    );
+    assert!(!log.contains("sink refused records"), "{}", w.tail(LOG, 20));
+}
+
+#[test]
+fn records_the_endpoint_refuses_go_to_the_dlq_and_every_other_record_arrives_once() {
+    let stub = Stub::start();
+    let w = Workdir::new();
+    let mut bad = BTreeSet::new();
+    let mut good = BTreeSet::new();
+    for f in 0..2 {
+        let mut text = String::new();
+        for i in 0..500 {
+            let id = format!("f{f}-{i}");
+            // Spread out: some batches hold one bad record, one holds two.
+            if i % 67 == 3 || (f == 1 && i == 41) {
+                bad.insert(id.clone());
+            } else {
+                good.insert(id.clone());
+            }
+            text.push_str(&format!("{{\"id\":\"{id}\",\"i\":{i}}}\n"));
+        }
+        w.write(&format!("in/e{f}.jsonl"), text);
+    }
+    stub.reject_ids(bad.iter().cloned());
+    w.write(CONFIG, config(&stub));
+    let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(120));
+    assert!(
+        status.success(),
+        "weir failed: {status}\n{}",
+        w.tail(LOG, 30)
+    );
+
+    // What the endpoint stored, one copy per Idempotency-Key (what a receiver honouring the
+    // header keeps): every good record exactly once, no bad one.
+    let mut by_key: std::collections::BTreeMap<String, String> = Default::default();
+    for r in stub.received() {
+        let key = r.key.clone().expect("Idempotency-Key");
+        if let Some(body) = by_key.get(&key) {
+            assert_eq!(body, &r.body, "one key, two different batches");
+        }
+        by_key.insert(key, r.body);
+    }
+    let mut delivered = Vec::new();
+    for body in by_key.values() {
+        delivered.extend(support::stub::record_ids(body));
+    }
+    let unique: BTreeSet<String> = delivered.iter().cloned().collect();
+    assert_eq!(
+        unique.len(),
+        delivered.len(),
+        "a record was delivered under two keys"
+    );
+    assert_eq!(
+        unique, good,
+        "exactly the records not refused were delivered"
+    );
+
+    let entries = w.dlq_list(CONFIG, &[]);
+    let dead: BTreeSet<String> = entries
+        .iter()
+        .map(|e| {
+            assert_eq!(
+                (e.stage.as_str(), e.reason.as_str()),
+                ("http", "http_4xx"),
+                "{e:?}"
+            );
+            e.record.as_ref().expect("record")["id"]
+                .as_str()
+                .expect("id")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(entries.len(), dead.len(), "a record is in the DLQ twice");
+    assert_eq!(dead, bad, "the DLQ holds exactly the refused records");
 }

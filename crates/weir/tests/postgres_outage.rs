@@ -2,7 +2,9 @@
 //! sink's dependency opens, the lane pauses (it reads nothing while the breaker is open),
 //! `/health/ready` names the open breaker, nothing is dead-lettered for the outage, and once the
 //! server is back the run completes with every record in the table exactly once — also when
-//! `weir` is SIGKILLed during the outage and started again while the server is still down.
+//! `weir` is SIGKILLed during the outage and started again while the server is still down,
+//! and when it is asked to stop (SIGTERM) during the outage: it exits 0 at once without
+//! committing the open epoch, and the next run completes it.
 //!
 //! Each test has its own private PostgreSQL server (see `support/postgres.rs`); the two run in
 //! parallel.
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 use support::Workdir;
 use support::ledger::{self, Ledger};
 use support::postgres::Postgres;
-use support::process::{Kill, sigkill_if_running, wait_timeout};
+use support::process::{Kill, send_signal, sigkill_if_running, wait_timeout};
 use support::scrape::Running;
 
 const CONFIG: &str = "weir.yaml";
@@ -214,4 +216,54 @@ fn a_sigkill_during_the_outage_and_a_restart_while_it_lasts_lose_and_duplicate_n
     );
     assert_no_dead_letters(&w);
     eprintln!("{}", w.read_text(LOG));
+}
+
+#[test]
+fn a_sigterm_during_the_outage_stops_at_once_and_the_next_run_loses_and_duplicates_nothing() {
+    let pg = Postgres::start();
+    let w = Workdir::new();
+    let ledger = Ledger::write(&w, 1, RECORDS);
+    w.write(CONFIG, config(&pg, "transactional"));
+    let (mut run, _stopped) = start_and_break(&w, &pg, &ledger);
+    wait_for(Duration::from_secs(30), "the breaker to open", || {
+        breaker_state(&run) == Some(2.0)
+    });
+
+    // The lane is paused in its sink call: a stop must not wait for the server.
+    send_signal(run.child.id(), "TERM");
+    let status = wait_timeout(&mut run.child, Duration::from_secs(15)).unwrap_or_else(|| {
+        let _ = sigkill_if_running(&mut run.child);
+        panic!("weir did not stop during the outage:\n{}", w.tail(LOG, 30))
+    });
+    assert!(
+        status.success(),
+        "a requested stop is not a failure: {status}\n{}",
+        w.tail(LOG, 30)
+    );
+    let log = w.read_text(LOG);
+    assert!(
+        log.contains("is not committed; the next run replays it"),
+        "the open epoch was not left to the next run:\n{}",
+        w.tail(LOG, 30)
+    );
+    pg.start_again();
+    Ledger::assert_no_duplicates(&pg, "orders", "after the stop");
+    assert!(
+        Ledger::rows(&pg, "orders") < ledger.total(),
+        "everything was committed before the stop; the test proves nothing"
+    );
+
+    let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(120));
+    assert!(
+        status.success(),
+        "the run after the stop failed: {status}\n{}",
+        w.tail(LOG, 30)
+    );
+    ledger.assert_exactly_once(&pg, "orders", "after SIGTERM during the outage");
+    assert_eq!(
+        pg.count("SELECT count(*) FROM pg_prepared_xacts"),
+        0,
+        "prepared transactions left behind"
+    );
+    assert_no_dead_letters(&w);
 }

@@ -5,7 +5,7 @@
 //! `POST /ingest` stores the request (body and `Idempotency-Key`) and answers 200.
 //!
 //! Scripts: fail the next N calls with 503; fail a share of calls with 503 (deterministically,
-//! by call number); answer 400 for chosen ids; delay every answer; go down (connections
+//! by call number); answer 400 for chosen ids (the user's, or any record's `id` in a body); delay every answer; go down (connections
 //! refused, open ones closed) and come back on the same port, by hand or after N calls. It
 //! counts calls, the 503s it served and the most calls it had in flight at once.
 #![allow(dead_code)]
@@ -132,6 +132,23 @@ async fn hold(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> (StatusCo
     (StatusCode::OK, serde_json::json!({ "id": id }).to_string())
 }
 
+/// The `id` fields of the records in a JSON lines or JSON array body, as text (a string's
+/// contents, a number's digits).
+pub fn record_ids(body: &str) -> impl Iterator<Item = String> + '_ {
+    let values: Vec<serde_json::Value> = match serde_json::from_str(body) {
+        Ok(serde_json::Value::Array(items)) => items,
+        _ => body
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect(),
+    };
+    values.into_iter().filter_map(|v| match v.get("id") {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
 async fn ingest(
     State(s): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -140,6 +157,13 @@ async fn ingest(
     let _guard = InFlight::enter(&s);
     if let Some(err) = scripted(&s, "").await {
         return err;
+    }
+    let bad = {
+        let sc = s.script.lock().expect("script");
+        record_ids(&body).find(|id| sc.bad_ids.contains(id))
+    };
+    if let Some(id) = bad {
+        return (StatusCode::BAD_REQUEST, format!("bad id {id}"));
     }
     let key = headers
         .get("idempotency-key")
