@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::poison::MarkerFile;
 use crate::error::{Classified, ErrorClass};
 use crate::record::{FailedPayload, FailedRecord, Record};
-use crate::transforms::Transform;
+use crate::transforms::{Transform, TransformError};
 
 /// Runs every record through `transforms`; failures are appended to `failed`.
 pub fn apply_all(
@@ -28,7 +28,7 @@ pub fn apply_all(
     let mut out = Vec::with_capacity(records.len());
     let mut scratch = (Vec::new(), Vec::new());
     for record in records {
-        apply_one(transforms, &record, &mut out, failed, &mut scratch);
+        apply_one(transforms, record, &mut out, failed, &mut scratch);
     }
     out
 }
@@ -160,13 +160,15 @@ pub fn apply_isolated(
     for record in records {
         if record.meta.id.offset >= until {
             marker.suspect(None)?;
-            apply_one(transforms, &record, &mut out, failed, &mut scratch);
+            apply_one(transforms, record, &mut out, failed, &mut scratch);
             continue;
         }
         marker.suspect(Some(record.meta.id.offset))?;
         let start = out.len();
+        // A suspect is copied: after a panic it is dead-lettered as read.
+        let suspect = record.clone();
         let caught = catch_unwind(AssertUnwindSafe(|| {
-            apply_one(transforms, &record, &mut out, failed, &mut scratch)
+            apply_one(transforms, suspect, &mut out, failed, &mut scratch)
         }));
         if let Err(payload) = caught {
             out.truncate(start);
@@ -201,41 +203,65 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 fn apply_one(
     transforms: &[Arc<dyn Transform>],
-    record: &Record,
+    record: Record,
     out: &mut Vec<Record>,
     failed: &mut Vec<FailedRecord>,
     (cur, next): &mut (Vec<Record>, Vec<Record>),
 ) {
     #[cfg(feature = "fault-injection")]
-    crate::fault::check(record);
-    if transforms.is_empty() {
-        out.push(record.clone());
-        return;
-    }
-    cur.clear();
-    for (i, t) in transforms.iter().enumerate() {
-        next.clear();
-        let inputs: &[Record] = if i == 0 {
-            std::slice::from_ref(record)
-        } else {
-            cur
-        };
-        for r in inputs {
-            if let Err(e) = t.apply(r, next) {
+    crate::fault::check(&record);
+    let fail = |failed: &mut Vec<FailedRecord>,
+                t: &Arc<dyn Transform>,
+                e: TransformError,
+                input: &Record| {
+        failed.push(FailedRecord {
+            id: input.meta.id.clone(),
+            stage: t.name().clone(),
+            class: e.class(),
+            payload: FailedPayload::Value(input.value.clone()),
+            reason: e.code(),
+            message: e.to_string(),
+        });
+    };
+    match transforms {
+        [] => out.push(record),
+        // One stage: the record is given to it, and comes back for the DLQ if it fails.
+        [t] => {
+            let start = out.len();
+            if let Err(failure) = t.apply_owned(record, out) {
+                out.truncate(start);
+                let (input, e) = *failure;
                 failed.push(FailedRecord {
-                    id: record.meta.id.clone(),
+                    id: input.meta.id,
                     stage: t.name().clone(),
                     class: e.class(),
-                    payload: FailedPayload::Value(record.value.clone()),
+                    payload: FailedPayload::Value(input.value),
                     reason: e.code(),
                     message: e.to_string(),
                 });
-                return;
             }
         }
-        std::mem::swap(cur, next);
+        // Several: the first borrows the record (a later failure dead-letters it as read),
+        // the later ones are given the intermediate records.
+        [first, rest @ ..] => {
+            cur.clear();
+            if let Err(e) = first.apply(&record, cur) {
+                fail(failed, first, e, &record);
+                return;
+            }
+            for t in rest {
+                next.clear();
+                for r in cur.drain(..) {
+                    if let Err(failure) = t.apply_owned(r, next) {
+                        fail(failed, t, failure.1, &record);
+                        return;
+                    }
+                }
+                std::mem::swap(cur, next);
+            }
+            out.append(cur);
+        }
     }
-    out.append(cur);
 }
 
 #[cfg(test)]

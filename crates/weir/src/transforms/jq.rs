@@ -218,6 +218,62 @@ impl Transform for JqTransform {
         );
         Ok(())
     }
+
+    /// The native path without copies: an output that is the input itself (`select(...)`,
+    /// `.`) takes the input's value, and the last output takes its metadata.
+    fn apply_owned(
+        &self,
+        record: Record,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Box<(Record, TransformError)>> {
+        let Some(native) = &self.native else {
+            return match self.apply(&record, out) {
+                Ok(()) => Ok(()),
+                Err(e) => Err(Box::new((record, e))),
+            };
+        };
+        // `None`: the input itself.
+        let mut outputs: Vec<Option<serde_json::Value>> = Vec::new();
+        let input = &record.value;
+        let result = native.run(input, &mut |v| {
+            outputs.push(match v {
+                std::borrow::Cow::Borrowed(b) if std::ptr::eq(b, input) => None,
+                v => Some(v.into_owned()),
+            });
+        });
+        let outputs = match result {
+            Ok(()) => outputs,
+            Err(Fail::Error(msg)) => return Err(Box::new((record, TransformError::Jq(msg)))),
+            // This record needs jaq to be exact.
+            Err(Fail::Delegate) => match self.run_jaq(&record.value) {
+                Ok(values) => values.into_iter().map(Some).collect(),
+                Err(msg) => return Err(Box::new((record, TransformError::Jq(msg)))),
+            },
+        };
+        let Record { value, meta } = record;
+        let mut value = Some(value);
+        let mut wholes = outputs.iter().filter(|o| o.is_none()).count();
+        let mut meta = Some(meta);
+        let last = outputs.len().saturating_sub(1);
+        for (i, o) in outputs.into_iter().enumerate() {
+            let v = match o {
+                Some(v) => v,
+                None => {
+                    wholes -= 1;
+                    if wholes == 0 {
+                        value.take().unwrap_or_default()
+                    } else {
+                        value.clone().unwrap_or_default()
+                    }
+                }
+            };
+            let m = if i == last { meta.take() } else { meta.clone() };
+            if let Some(m) = m {
+                out.push(Record::new(v, m));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -271,6 +327,34 @@ mod tests {
         assert!(matches!(err, TransformError::Jq(_)), "{err:?}");
         let err = run(".a + 1", json!({"a": "text"})).expect_err("fails");
         assert!(err.to_string().contains("jq error"), "{err}");
+    }
+
+    #[test]
+    fn the_owned_path_gives_what_the_borrowed_one_gives() {
+        let cases = [
+            ("select(.a > 1)", json!({"a": 2, "b": [1]})),
+            ("select(.a > 1)", json!({"a": 1})),
+            (". , .", json!({"a": 1})),
+            (".b[], .", json!({"b": [1, 2]})),
+            ("{a, c: (.a + 1)}, .", json!({"a": 5})),
+            (".a as $x | $x + 1", json!({"a": 5})),
+            (".a + 1", json!({"a": "text"})),
+        ];
+        for (program, input) in cases {
+            let t = JqTransform::compile("jq", program).expect("compiles");
+            let mut borrowed = Vec::new();
+            let expected = t.apply(&rec(input.clone()), &mut borrowed);
+            let mut owned = Vec::new();
+            match (expected, t.apply_owned(rec(input.clone()), &mut owned)) {
+                (Ok(()), Ok(())) => assert_eq!(owned, borrowed, "{program}"),
+                (Err(a), Err(b)) => {
+                    assert_eq!(a.to_string(), b.1.to_string(), "{program}");
+                    assert_eq!(b.0, rec(input), "{program}: the failed record comes back");
+                    assert!(owned.is_empty(), "{program}");
+                }
+                (a, b) => panic!("{program}: {a:?} vs {:?}", b.map_err(|f| f.1)),
+            }
+        }
     }
 
     #[test]

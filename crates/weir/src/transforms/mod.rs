@@ -26,6 +26,23 @@ pub trait Transform: Send + Sync {
     /// for a failed record: a record fails whole.
     fn apply(&self, record: &Record, out: &mut Vec<Record>) -> Result<(), TransformError>;
 
+    /// Like [`Transform::apply`], given the record: a stage that passes a record on whole
+    /// moves it instead of copying it. A failed record is handed back with the error. The
+    /// default calls [`Transform::apply`].
+    ///
+    /// # Errors
+    /// As [`Transform::apply`], with the record.
+    fn apply_owned(
+        &self,
+        record: Record,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Box<(Record, TransformError)>> {
+        match self.apply(&record, out) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(Box::new((record, e))),
+        }
+    }
+
     /// Whether [`Transform::apply_batch`] should be used: the transform calls a dependency and
     /// makes its calls for a batch concurrently.
     fn batched(&self) -> bool {

@@ -66,9 +66,31 @@ impl Transform for ValidateTransform {
     }
 
     fn apply(&self, record: &Record, out: &mut Vec<Record>) -> Result<(), TransformError> {
+        self.check(record)?;
+        out.push(record.clone());
+        Ok(())
+    }
+
+    fn apply_owned(
+        &self,
+        record: Record,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Box<(Record, TransformError)>> {
+        match self.check(&record) {
+            Ok(()) => {
+                out.push(record);
+                Ok(())
+            }
+            Err(e) => Err(Box::new((record, e))),
+        }
+    }
+}
+
+impl ValidateTransform {
+    /// Every broken rule of `record`, as the error its `on_failure` asks for.
+    fn check(&self, record: &Record) -> Result<(), TransformError> {
         let problems = self.problems(record);
         if problems.is_empty() {
-            out.push(record.clone());
             return Ok(());
         }
         let message = problems.join("; ");
