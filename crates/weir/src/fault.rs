@@ -55,3 +55,14 @@ pub fn check(record: &Record) {
         panic!("fault injection: panic on record {}", record.meta.id);
     }
 }
+
+/// The top-level fields the injected faults look at (a source reading only some fields of each
+/// record must read these too).
+#[must_use]
+pub fn fields() -> Vec<String> {
+    ["WEIR_FAULT_ABORT_ON", "WEIR_FAULT_PANIC_ON"]
+        .into_iter()
+        .filter_map(rule)
+        .map(|r| r.field)
+        .collect()
+}

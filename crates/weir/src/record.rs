@@ -60,13 +60,38 @@ pub struct Record {
     pub value: serde_json::Value,
     /// Identity and metadata.
     pub meta: RecordMeta,
+    /// The record's bytes as read, when `value` holds only the fields the first stage reads
+    /// (see `sources/projection.rs`).
+    pub raw: Option<Box<[u8]>>,
 }
 
 impl Record {
     /// A record with the given value and metadata.
     #[must_use]
     pub fn new(value: serde_json::Value, meta: RecordMeta) -> Self {
-        Self { value, meta }
+        Self {
+            value,
+            meta,
+            raw: None,
+        }
+    }
+
+    /// The record as read: its whole value, also when only some fields were parsed.
+    #[must_use]
+    pub fn as_read(&self) -> serde_json::Value {
+        match &self.raw {
+            Some(raw) => serde_json::from_slice(raw).unwrap_or_else(|_| self.value.clone()),
+            None => self.value.clone(),
+        }
+    }
+
+    /// Like [`Record::as_read`], consuming the record.
+    #[must_use]
+    pub fn into_as_read(self) -> serde_json::Value {
+        match &self.raw {
+            Some(raw) => serde_json::from_slice(raw).unwrap_or(self.value),
+            None => self.value,
+        }
     }
 }
 

@@ -103,7 +103,7 @@ fn apply_staged(
                     id: record.meta.id.clone(),
                     stage: t.name().clone(),
                     class: e.class(),
-                    payload: FailedPayload::Value(record.value.clone()),
+                    payload: FailedPayload::Value(record.as_read()),
                     reason: e.code(),
                     message: e.to_string(),
                 }
@@ -177,7 +177,7 @@ pub fn apply_isolated(
                 id: record.meta.id.clone(),
                 stage: "lane".into(),
                 class: ErrorClass::Fatal,
-                payload: FailedPayload::Value(record.value.clone()),
+                payload: FailedPayload::Value(record.as_read()),
                 reason: "crash",
                 message: format!(
                     "this record crashed its lane (found in isolation): panic: {}",
@@ -218,7 +218,7 @@ fn apply_one(
             id: input.meta.id.clone(),
             stage: t.name().clone(),
             class: e.class(),
-            payload: FailedPayload::Value(input.value.clone()),
+            payload: FailedPayload::Value(input.as_read()),
             reason: e.code(),
             message: e.to_string(),
         });
@@ -232,10 +232,10 @@ fn apply_one(
                 out.truncate(start);
                 let (input, e) = *failure;
                 failed.push(FailedRecord {
-                    id: input.meta.id,
+                    id: input.meta.id.clone(),
                     stage: t.name().clone(),
                     class: e.class(),
-                    payload: FailedPayload::Value(input.value),
+                    payload: FailedPayload::Value(input.into_as_read()),
                     reason: e.code(),
                     message: e.to_string(),
                 });

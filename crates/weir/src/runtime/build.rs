@@ -86,6 +86,23 @@ impl Dependencies {
     }
 }
 
+/// The fields a file source may read of each record: those the first transform reads, when
+/// it reads a fixed set and nothing needs the whole record first (a `schema:` coerces every
+/// field). Fault injection looks at its fields too.
+fn projection(
+    transforms: &[Arc<dyn Transform>],
+    schema: bool,
+) -> Option<crate::sources::projection::Projection> {
+    if schema {
+        return None;
+    }
+    #[allow(unused_mut)]
+    let mut fields = transforms.first()?.input_fields()?;
+    #[cfg(feature = "fault-injection")]
+    fields.extend(crate::fault::fields());
+    Some(crate::sources::projection::Projection::new(fields))
+}
+
 /// Builds `plan`; `buffer` is the open embedded log, needed by `http` and `log` sources and
 /// `log` sinks.
 ///
@@ -106,28 +123,6 @@ pub fn build(
                 plan.name
             )
         })
-    };
-    let source: Arc<dyn Source> = match &plan.source {
-        SourcePlan::File {
-            pattern, format, ..
-        } => Arc::new(FileSource::new(
-            plan.name.as_str(),
-            pattern.clone(),
-            *format,
-            plan.batch_size,
-        )),
-        SourcePlan::Http(_) => Arc::new(LogSource::new(
-            plan.name.as_str().into(),
-            need_buffer()?,
-            plan.name.clone(),
-            plan.batch_size,
-        )),
-        SourcePlan::Log { topic } => Arc::new(LogSource::new(
-            plan.name.as_str().into(),
-            need_buffer()?,
-            topic.clone(),
-            plan.batch_size,
-        )),
     };
     let mut deps = Dependencies {
         pipeline: plan.name.clone(),
@@ -159,6 +154,34 @@ pub fn build(
             }
         }
     }
+    let source: Arc<dyn Source> = match &plan.source {
+        SourcePlan::File {
+            pattern,
+            format,
+            schema,
+            ..
+        } => Arc::new(
+            FileSource::new(
+                plan.name.as_str(),
+                pattern.clone(),
+                *format,
+                plan.batch_size,
+            )
+            .with_projection(projection(&transforms, schema.is_some())),
+        ),
+        SourcePlan::Http(_) => Arc::new(LogSource::new(
+            plan.name.as_str().into(),
+            need_buffer()?,
+            plan.name.clone(),
+            plan.batch_size,
+        )),
+        SourcePlan::Log { topic } => Arc::new(LogSource::new(
+            plan.name.as_str().into(),
+            need_buffer()?,
+            topic.clone(),
+            plan.batch_size,
+        )),
+    };
     let mut sinks: Vec<Arc<dyn SinkFactory>> = Vec::new();
     for s in &plan.sinks {
         sinks.push(match s {

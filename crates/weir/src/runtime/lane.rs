@@ -214,7 +214,7 @@ impl Lane<'_> {
                 id: r.meta.id.clone(),
                 stage: "lane".into(),
                 class: ErrorClass::Fatal,
-                payload: FailedPayload::Value(r.value),
+                payload: FailedPayload::Value(r.into_as_read()),
                 reason: "crash",
                 message: message.clone(),
             });

@@ -62,13 +62,15 @@ impl Diversions {
         }
         for r in records.extract_if(.., |r| self.refused.contains_key(&r.meta.id)) {
             let d = &self.refused[&r.meta.id];
+            let (stage, reason) = (Arc::clone(&d.stage), d.code);
+            let message = format!("refused by sink {}: {}", d.stage, d.message);
             failed.push(FailedRecord {
-                id: r.meta.id,
-                stage: Arc::clone(&d.stage),
+                id: r.meta.id.clone(),
+                stage,
                 class: ErrorClass::Permanent,
-                payload: FailedPayload::Value(r.value),
-                reason: d.code,
-                message: format!("refused by sink {}: {}", d.stage, d.message),
+                payload: FailedPayload::Value(r.into_as_read()),
+                reason,
+                message,
             });
         }
     }

@@ -8,6 +8,7 @@
 pub mod dlq;
 pub mod file;
 pub mod log;
+pub mod projection;
 
 use std::sync::Arc;
 

@@ -194,6 +194,10 @@ impl Transform for JqTransform {
         &self.name
     }
 
+    fn input_fields(&self) -> Option<Vec<String>> {
+        self.native.as_ref()?.input_fields()
+    }
+
     fn apply(&self, record: &Record, out: &mut Vec<Record>) -> Result<(), TransformError> {
         let start = out.len();
         if let Some(native) = &self.native {
@@ -250,7 +254,7 @@ impl Transform for JqTransform {
                 Err(msg) => return Err(Box::new((record, TransformError::Jq(msg)))),
             },
         };
-        let Record { value, meta } = record;
+        let Record { value, meta, .. } = record;
         let mut value = Some(value);
         let mut wholes = outputs.iter().filter(|o| o.is_none()).count();
         let mut meta = Some(meta);

@@ -43,6 +43,12 @@ pub trait Transform: Send + Sync {
         }
     }
 
+    /// The top-level fields of its input this stage reads, when it reads only those and never
+    /// passes its input on whole: the source may then parse only them. Default: `None`.
+    fn input_fields(&self) -> Option<Vec<String>> {
+        None
+    }
+
     /// Whether [`Transform::apply_batch`] should be used: the transform calls a dependency and
     /// makes its calls for a batch concurrently.
     fn batched(&self) -> bool {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::{BatchReader, IdMaker, io_error};
 use crate::record::{FailedPayload, FailedRecord, Record, RecordMeta};
+use crate::sources::projection::Projection;
 use crate::sources::{SourceBatch, SourceError};
 
 pub(super) struct JsonlReader {
@@ -22,10 +23,16 @@ pub(super) struct JsonlReader {
     lines: Vec<(u64, std::ops::Range<usize>)>,
     ids: IdMaker,
     stage: std::sync::Arc<str>,
+    projection: Option<std::sync::Arc<Projection>>,
 }
 
 impl JsonlReader {
-    pub(super) fn open(path: &Path, offset: u64, ids: IdMaker) -> Result<Self, SourceError> {
+    pub(super) fn open(
+        path: &Path,
+        offset: u64,
+        ids: IdMaker,
+        projection: Option<std::sync::Arc<Projection>>,
+    ) -> Result<Self, SourceError> {
         let mut file = File::open(path).map_err(io_error(path))?;
         file.seek(SeekFrom::Start(offset)).map_err(io_error(path))?;
         Ok(Self {
@@ -36,6 +43,7 @@ impl JsonlReader {
             lines: Vec::new(),
             ids,
             stage: "source".into(),
+            projection,
         })
     }
 }
@@ -80,8 +88,15 @@ impl BatchReader for JsonlReader {
         let begin = self.offset;
         self.read_lines(max)?;
         let text = &self.text;
+        let projection = self.projection.as_deref();
         let parse = |(_, range): &(u64, std::ops::Range<usize>)| {
-            serde_json::from_slice::<serde_json::Value>(&text[range.clone()])
+            let line = &text[range.clone()];
+            match projection {
+                Some(p) => p
+                    .parse(line)
+                    .map(|(v, partial)| (v, partial.then(|| Box::<[u8]>::from(line)))),
+                None => serde_json::from_slice(line).map(|v| (v, None)),
+            }
         };
         let parsed: Vec<_> = if self.lines.len() >= PARALLEL_FROM {
             self.lines
@@ -98,9 +113,11 @@ impl BatchReader for JsonlReader {
         };
         for ((start, range), value) in self.lines.iter().zip(parsed) {
             match value {
-                Ok(value) => batch
-                    .records
-                    .push(Record::new(value, RecordMeta::new(self.ids.id(*start)))),
+                Ok((value, raw)) => {
+                    let mut record = Record::new(value, RecordMeta::new(self.ids.id(*start)));
+                    record.raw = raw;
+                    batch.records.push(record);
+                }
                 Err(e) => batch.failed.push(FailedRecord {
                     id: self.ids.id(*start),
                     stage: self.stage.clone(),
@@ -127,7 +144,7 @@ mod tests {
             source: "s".into(),
             partition: "p".into(),
         };
-        let r = JsonlReader::open(f.path(), offset, ids).expect("open");
+        let r = JsonlReader::open(f.path(), offset, ids, None).expect("open");
         (f, r)
     }
 

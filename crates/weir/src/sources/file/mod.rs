@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use super::{LaneReader, LaneSpec, Source, SourceBatch, SourceError};
 use crate::config::FileFormat;
 use crate::epoch::LaneId;
+use crate::sources::projection::Projection;
 
 /// Batches queued between the reader thread and the lane.
 const QUEUE_BATCHES: usize = 4;
@@ -27,6 +28,7 @@ pub struct FileSource {
     base_dir: PathBuf,
     format: FileFormat,
     batch_size: usize,
+    projection: Option<Arc<Projection>>,
 }
 
 impl FileSource {
@@ -47,7 +49,15 @@ impl FileSource {
             base_dir,
             format,
             batch_size,
+            projection: None,
         }
+    }
+
+    /// JSON lines objects are parsed into these fields only (see [`Projection`]).
+    #[must_use]
+    pub fn with_projection(mut self, projection: Option<Projection>) -> Self {
+        self.projection = projection.map(Arc::new);
+        self
     }
 
     fn path_of(&self, lane: &LaneSpec) -> PathBuf {
@@ -129,7 +139,12 @@ impl Source for FileSource {
             partition: lane.partition.clone(),
         };
         let reader: Box<dyn BatchReader> = match self.format {
-            FileFormat::Jsonl => Box::new(jsonl::JsonlReader::open(&path, offset, ids)?),
+            FileFormat::Jsonl => Box::new(jsonl::JsonlReader::open(
+                &path,
+                offset,
+                ids,
+                self.projection.clone(),
+            )?),
             FileFormat::Csv => Box::new(csv::CsvReader::open(&path, offset, ids)?),
         };
         Ok(Box::new(spawn_pump(reader, self.batch_size)))

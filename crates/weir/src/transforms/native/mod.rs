@@ -45,6 +45,7 @@
 
 mod access;
 mod compile;
+mod demand;
 mod eval;
 mod ir;
 mod json;
@@ -83,6 +84,12 @@ impl NativeProgram {
         // The main program of a file without module directives is exactly one term.
         let term = jaq_core::load::parse(program, |p| p.term())?;
         compile::term(&term).map(|root| Self { root })
+    }
+
+    /// The top-level fields of its input the program reads, when it reads no others and never
+    /// uses the input itself as a value (see [`demand`]).
+    pub(crate) fn input_fields(&self) -> Option<Vec<String>> {
+        demand::input_fields(&self.root)
     }
 
     /// Runs the program on `input`, handing each output to `out` in order.
