@@ -20,10 +20,22 @@ fn position(i: i64, len: usize) -> Option<usize> {
 static NULL: Value = Value::Null;
 
 /// `.[k]`: `null` for what is missing; an error for what cannot be indexed.
+/// Objects up to this size are searched key by key: cheaper than hashing the key.
+const SCAN_UP_TO: usize = 8;
+
+/// The value of field `k`.
+fn field<'v>(o: &'v serde_json::Map<String, Value>, k: &str) -> Option<&'v Value> {
+    if o.len() <= SCAN_UP_TO {
+        o.iter().find(|(key, _)| key.as_str() == k).map(|(_, v)| v)
+    } else {
+        o.get(k)
+    }
+}
+
 pub(super) fn index<'v>(v: &'v Value, k: &Value) -> Result<&'v Value, Fail> {
     match (v, k) {
         (Value::Null, _) => Ok(&NULL),
-        (Value::Object(o), Value::String(k)) => Ok(o.get(k).unwrap_or(&NULL)),
+        (Value::Object(o), Value::String(k)) => Ok(field(o, k).unwrap_or(&NULL)),
         // Non-string keys can be looked up in jaq, and are never found in a record.
         (Value::Object(_), _) => Ok(&NULL),
         (Value::Array(a), Value::Number(n)) => match num(n) {
