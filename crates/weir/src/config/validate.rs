@@ -16,7 +16,7 @@ use super::plan::{
 use crate::transforms::jq::JqTransform;
 
 /// Default records per source batch.
-pub const DEFAULT_BATCH_SIZE: usize = 1024;
+pub const DEFAULT_BATCH_SIZE: usize = 4096;
 /// Default epoch length.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 
