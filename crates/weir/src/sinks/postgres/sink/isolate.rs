@@ -34,7 +34,8 @@ impl PgSink {
             self.exec(&sql::create_stage(&table)).await?;
         }
         let mut refused = Vec::new();
-        let mut todo: Vec<Range<usize>> = Vec::from([0..self.rows.len()]);
+        let mut todo: Vec<Range<usize>> = Vec::new();
+        todo.push(0..self.rows.len());
         while let Some(range) = todo.pop() {
             if range.is_empty() {
                 continue;
