@@ -71,3 +71,75 @@ pipelines:
         .sum();
     assert_eq!(out as u64, accepted);
 }
+
+#[test]
+fn concurrent_requests_at_a_full_quota_are_stored_whole_or_not_at_all() {
+    let w = Workdir::new();
+    w.write(
+        CONFIG,
+        "data_dir: ./state
+log: { quota: 96KiB }
+pipelines:
+  events:
+    source: { type: http, partitions: 8 }
+    sinks:
+      - { type: file, path: out }
+    checkpoint: { interval: 20ms }
+",
+    );
+    let server = w.start_server(CONFIG, LOG);
+    let addr = server.addr;
+    let pad = "x".repeat(700);
+    // 16 producers at once, each sending requests of 8 records spread over the 8 partitions
+    // (no key) until one is refused.
+    let accepted: Vec<Vec<u64>> = std::thread::scope(|s| {
+        let producers: Vec<_> = (0..16u64)
+            .map(|t| {
+                let pad = &pad;
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    for i in 0..100u64 {
+                        let ns: Vec<u64> = (0..8).map(|j| (t * 100 + i) * 8 + j).collect();
+                        let body: String = ns
+                            .iter()
+                            .map(|n| format!("{{\"n\":{n},\"pad\":\"{pad}\"}}\n"))
+                            .collect();
+                        let r = post(addr, "/ingest/events", &[], body.as_bytes()).expect("post");
+                        match r.status {
+                            200 => mine.extend(ns),
+                            503 => return mine,
+                            other => panic!("unexpected {other}: {}", r.body),
+                        }
+                    }
+                    panic!("the quota was never reached");
+                })
+            })
+            .collect();
+        producers
+            .into_iter()
+            .map(|p| p.join().expect("producer"))
+            .collect()
+    });
+    let accepted: std::collections::BTreeSet<u64> = accepted.into_iter().flatten().collect();
+    assert!(!accepted.is_empty());
+    // What is in the log is exactly what was acknowledged: no request in part.
+    assert_eq!(w.topic_records(CONFIG, "events"), accepted.len() as u64);
+    w.wait_until(LOG, "the accepted records in the output", || {
+        w.output_len("out") == accepted.len()
+    });
+    stop(&w, server, LOG);
+    let delivered: std::collections::BTreeSet<u64> =
+        support::committed_by_lane(&w.path().join("out"))
+            .values()
+            .flatten()
+            .map(|line| {
+                serde_json::from_str::<serde_json::Value>(line).expect("json")["n"]
+                    .as_u64()
+                    .expect("n")
+            })
+            .collect();
+    assert_eq!(
+        delivered, accepted,
+        "exactly the acknowledged records are delivered"
+    );
+}

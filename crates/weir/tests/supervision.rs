@@ -143,9 +143,10 @@ fn a_failed_pipeline_does_not_stop_another_and_readiness_reports_it() {
     let w = Workdir::new();
     // `bad` reads files f0, f1 (its pill is early in f1, so it fails within its first
     // batches); `good` reads one file, f0, so the pill's id is not among its records. `good`
-    // commits every 10 records, so it runs on for seconds after `bad` has failed.
+    // commits every 10 records — 1,500 epochs, each with its fsyncs — so it runs on for
+    // seconds after `bad` has failed.
     let bad = orders(&w, "in/bad", 2, 500);
-    let good = orders(&w, "in/good", 1, 1_500);
+    let good = orders(&w, "in/good", 1, 15_000);
     let pill = Pill::pick(&w, &bad, "in/bad", 1, 50);
     let config = format!(
         r#"data_dir: ./state

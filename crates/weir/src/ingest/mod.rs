@@ -18,9 +18,11 @@
 //!
 //! Refusals store nothing: a malformed, empty or non-UTF-8 body, a record larger than the log
 //! takes, and — checked before appending — a full quota (of the log, or of the pipeline's topic
-//! when `quota` is set). Two concurrent requests can both pass the quota check; if one of its
-//! appends is then refused, a request can be stored in part and answered 503: with an
-//! `Idempotency-Key` its retry stores exactly the rest.
+//! when `quota` is set). A request reserves its bytes at that check until it is answered, so
+//! concurrent requests cannot both pass on the same free space: a request is stored whole or
+//! not at all. (A `log` sink writing to the same log is not part of the reservation; should it
+//! take the last space between the check and the append, a request can be stored in part and
+//! answered 503: with an `Idempotency-Key` its retry stores exactly the rest.)
 //!
 //! **Idempotency.** A request with an `Idempotency-Key` header is remembered (see [`keys`])
 //! for the pipeline's `idempotency_window`, across restarts: a retry with the same key and body
@@ -103,6 +105,8 @@ pub struct Ingest {
     max_record: u64,
     log_quota: Option<u64>,
     in_flight: Mutex<HashSet<(String, String)>>,
+    /// Bytes of requests between their quota check and their answer.
+    reserved: Mutex<Reserved>,
     /// Keyed requests since keys were last expired.
     keyed: std::sync::atomic::AtomicU64,
 }
@@ -139,6 +143,7 @@ impl Ingest {
             routes,
             keys,
             in_flight: Mutex::default(),
+            reserved: Mutex::default(),
             keyed: 0.into(),
         };
         ingest.settle_interrupted()?;
@@ -221,7 +226,7 @@ impl Ingest {
         } else {
             parse()?
         };
-        self.check_quota(pipeline, route, batch.bytes)?;
+        let _reserved = self.reserve(pipeline, route, batch.bytes)?;
         match key {
             Some(k) => {
                 let n = self
@@ -251,25 +256,92 @@ impl Ingest {
         }
     }
 
-    /// Refuses a request that would take the log or the topic over its quota.
-    fn check_quota(&self, pipeline: &str, route: &Route, needed: u64) -> Result<(), IngestError> {
+    /// Reserves `needed` bytes for a request until it is answered, or refuses it when that
+    /// would take the log or the topic over its quota (counting the reservations of requests
+    /// in progress).
+    fn reserve(
+        &self,
+        pipeline: &str,
+        route: &Route,
+        needed: u64,
+    ) -> Result<Reservation<'_>, IngestError> {
+        if route.plan.quota.is_none() && self.log_quota.is_none() {
+            return Ok(Reservation::none(self));
+        }
+        let mut reserved = self
+            .reserved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let topic_reserved = reserved.by_pipeline.get(pipeline).copied().unwrap_or(0);
         if let Some(quota) = route.plan.quota {
-            let used: u64 = route.partitions.iter().map(|p| p.stats().bytes).sum();
+            let used: u64 = route
+                .partitions
+                .iter()
+                .map(|p| p.stats().bytes)
+                .sum::<u64>()
+                + topic_reserved;
             if used + needed > quota {
                 return Err(IngestError::Quota(format!(
-                    "the quota of pipeline `{pipeline}` is reached: {used} of {quota} bytes used, the request needs {needed} more"
+                    "the quota of pipeline `{pipeline}` is reached: {used} of {quota} bytes used or reserved, the request needs {needed} more"
                 )));
             }
         }
         if let Some(quota) = self.log_quota {
-            let used = self.buffer.log().stats().bytes;
+            let used = self.buffer.log().stats().bytes + reserved.total;
             if used + needed > quota {
                 return Err(IngestError::Quota(format!(
-                    "the log's disk quota is reached: {used} of {quota} bytes used, the request needs {needed} more"
+                    "the log's disk quota is reached: {used} of {quota} bytes used or reserved, the request needs {needed} more"
                 )));
             }
         }
-        Ok(())
+        reserved.total += needed;
+        *reserved.by_pipeline.entry(pipeline.to_owned()).or_default() += needed;
+        Ok(Reservation {
+            ingest: self,
+            pipeline: Some(pipeline.to_owned()),
+            bytes: needed,
+        })
+    }
+}
+
+/// Bytes reserved by requests in progress.
+#[derive(Debug, Default)]
+struct Reserved {
+    total: u64,
+    by_pipeline: BTreeMap<String, u64>,
+}
+
+/// A request's reserved bytes, given back when it is answered (they are then in the log).
+struct Reservation<'a> {
+    ingest: &'a Ingest,
+    pipeline: Option<String>,
+    bytes: u64,
+}
+
+impl<'a> Reservation<'a> {
+    fn none(ingest: &'a Ingest) -> Self {
+        Self {
+            ingest,
+            pipeline: None,
+            bytes: 0,
+        }
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let Some(pipeline) = self.pipeline.take() else {
+            return;
+        };
+        let mut reserved = self
+            .ingest
+            .reserved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        reserved.total = reserved.total.saturating_sub(self.bytes);
+        if let Some(r) = reserved.by_pipeline.get_mut(&pipeline) {
+            *r = r.saturating_sub(self.bytes);
+        }
     }
 }
 
