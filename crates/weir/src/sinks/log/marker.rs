@@ -39,6 +39,10 @@ pub struct Marker {
     pub runs: Vec<Run>,
     /// Whether every record of `epoch` is appended.
     pub done: bool,
+    /// Where the lane's source resumes after `epoch`, when known: the sink's own record of the
+    /// lane's position (see `Sink::committed_position`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<u64>,
 }
 
 impl Marker {

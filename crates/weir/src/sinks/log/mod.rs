@@ -25,9 +25,15 @@
 //!   snapshot on — weir-log gives an append's records consecutive offsets and a crash cuts only
 //!   a suffix, so those are the first records of that append — and appends only the rest.
 //! - `recover(c)` rolls staged epochs `<= c` forward through `commit` in order and deletes
-//!   staged epochs `> c`. Appended records cannot be withdrawn: if the marker is past `c` (the
-//!   newest checkpoint was unreadable and an older one is used), the epochs after `c` are
-//!   appended again when they are replayed — at-least-once for those records, and a warning.
+//!   staged epochs `> c`.
+//! - Appended records cannot be withdrawn, so the marker also keeps where the lane's source
+//!   resumes after its epoch (`next_offset`, from `epoch_ends_at`), and the sink reports it as
+//!   its committed position: when the newest checkpoint is unreadable and an older one would be
+//!   used, recovery resumes from the marker's epoch instead (every other sink has that epoch
+//!   precommitted at least — the marker is written after the checkpoint — and rolls it
+//!   forward), so nothing is appended twice. Only a marker without a position (written while
+//!   rolling an epoch forward during recovery) leaves the epochs after `c` to be appended again
+//!   — at-least-once for those records, and a warning.
 //!
 //! Under `log.fsync: interval | never` an acknowledged append can be lost in a crash while the
 //! marker says it is done, so the sink is at-least-once there (`weir validate` says so).
@@ -121,6 +127,7 @@ impl LogSinkFactory {
             partitions: Arc::clone(&self.partitions),
             open: None,
             poisoned: false,
+            ends: None,
         }
     }
 }
@@ -155,6 +162,8 @@ struct LogSink {
     /// The epoch being written: its staging file and its records.
     open: Option<(Epoch, BufWriter<File>, Vec<Staged>)>,
     poisoned: bool,
+    /// Where the lane resumes after an epoch (from `epoch_ends_at`).
+    ends: Option<(Epoch, u64)>,
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SinkError + 'a {
@@ -300,6 +309,7 @@ impl LogSink {
                 epoch: epoch.0,
                 runs: Vec::new(),
                 done: false,
+                next_offset: None,
             };
             for s in &records {
                 match marker.runs.iter_mut().find(|r| r.p == s.partition) {
@@ -311,6 +321,11 @@ impl LogSink {
                     }),
                 }
             }
+        }
+        if let Some((e, offset)) = self.ends
+            && e == epoch
+        {
+            marker.next_offset = Some(offset);
         }
         let tmp = self.dir.join(format!(".{MARKER}.tmp"));
         let mut plan = Vec::new();
@@ -414,6 +429,7 @@ impl LogSink {
                 epoch: committed.0,
                 runs: Vec::new(),
                 done: true,
+                next_offset: None,
             };
             reset
                 .store(&marker_path, &tmp)
@@ -465,6 +481,19 @@ impl Sink for LogSink {
 
     async fn commit(&mut self, epoch: Epoch) -> Result<(), SinkError> {
         tokio::task::block_in_place(|| self.commit_blocking(epoch))
+    }
+
+    fn epoch_ends_at(&mut self, epoch: Epoch, next_offset: u64) {
+        self.ends = Some((epoch, next_offset));
+    }
+
+    async fn committed_position(&mut self) -> Result<Option<(Epoch, u64)>, SinkError> {
+        let marker_path = self.marker_path();
+        let marker = Marker::load(&marker_path).map_err(io_err("read", &marker_path))?;
+        Ok(marker
+            .next_offset
+            .filter(|_| marker.epoch > 0)
+            .map(|o| (Epoch(marker.epoch), o)))
     }
 
     async fn abort(&mut self, epoch: Epoch) -> Result<(), SinkError> {
@@ -533,6 +562,42 @@ pipelines:
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn the_sink_keeps_the_lanes_position_so_an_older_checkpoint_appends_nothing_twice() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (buffer, f) = setup(dir.path());
+        let lane = LaneId::sanitized("a");
+        let mut s = f.lane(&lane);
+        s.recover(Epoch::NONE).await.expect("recover");
+        assert_eq!(s.committed_position().await.expect("position"), None);
+        for (e, offset) in [(1u64, 40u64), (2, 90)] {
+            s.write(Epoch(e), &records(5)).await.expect("write");
+            s.epoch_ends_at(Epoch(e), offset);
+            s.precommit(Epoch(e)).await.expect("precommit");
+            s.commit(Epoch(e)).await.expect("commit");
+        }
+        drop(s);
+        let before = topic(&buffer);
+        // Recovery with the checkpoint of epoch 1 (the newest one unreadable) asks the sinks
+        // first: this one has epoch 2 and says where the lane resumes after it.
+        let mut s = f.lane(&lane);
+        assert_eq!(
+            s.committed_position().await.expect("position"),
+            Some((Epoch(2), 90))
+        );
+        s.recover(Epoch(2)).await.expect("recover");
+        s.write(Epoch(3), &records(1)).await.expect("write");
+        s.epoch_ends_at(Epoch(3), 99);
+        s.precommit(Epoch(3)).await.expect("precommit");
+        s.commit(Epoch(3)).await.expect("commit");
+        let after: usize = topic(&buffer).iter().map(Vec::len).sum();
+        assert_eq!(after, before.iter().map(Vec::len).sum::<usize>() + 1);
+        assert_eq!(
+            s.committed_position().await.expect("position"),
+            Some((Epoch(3), 99))
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn a_commit_interrupted_after_part_of_its_appends_appends_only_the_rest() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (buffer, f) = setup(dir.path());
@@ -550,6 +615,7 @@ pipelines:
             epoch: 1,
             runs: Vec::new(),
             done: false,
+            next_offset: None,
         };
         for p in 0..2u32 {
             let total = staged.iter().filter(|r| r.partition == p).count() as u64;
