@@ -1,7 +1,9 @@
 //! A corrupt or torn checkpoint manifest is reported and passed over: recovery names the
 //! manifest on stderr as unusable, resumes from the previous one (or from the beginning when
 //! none is usable), the file sink withdraws the output of the newer epochs, and the output stays
-//! exactly once — after a complete run and after a run killed mid-way.
+//! exactly once — after a complete run and after a run killed mid-way. A log sink, which cannot
+//! withdraw what it appended, keeps the lane's position itself: recovery resumes from there and
+//! appends nothing twice.
 
 mod support;
 
@@ -422,5 +424,73 @@ fn a_lane_with_no_usable_manifest_starts_over_and_keeps_the_checkpoints_it_write
         orders.input_len("f0.jsonl"),
         "f0's checkpoint:\n{}",
         after.stdout
+    );
+}
+
+/// Every record of `topic`, as the `n` of its value, sorted.
+fn topic_ns(w: &Workdir, config: &str, topic: &str) -> Vec<u64> {
+    let out = w
+        .weir(&["log", "tail", config, topic, "--from-offset", "0"])
+        .output()
+        .expect("run weir log tail");
+    assert!(
+        out.status.success(),
+        "weir log tail: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut ns: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            v["value"]["n"].as_u64().expect("n")
+        })
+        .collect();
+    ns.sort_unstable();
+    ns
+}
+
+#[test]
+fn a_log_sink_appends_nothing_twice_when_the_newest_manifest_is_unusable() {
+    let w = Workdir::new();
+    let text: String = (0..3_000u64).map(|n| format!("{{\"n\":{n}}}\n")).collect();
+    w.write("in/f0.jsonl", text);
+    let config = format!(
+        r#"data_dir: ./state
+pipelines:
+  {PIPELINE}:
+    source: {{ type: file, path: "in/*.jsonl" }}
+    sinks:
+      - {{ type: log, topic: copied, partitions: 2, key: .n }}
+    checkpoint: {{ interval: 10s, max_records: 300 }}
+    batch_size: 100
+"#
+    );
+    w.write(CONFIG, &config);
+    let status = w.run_to_end(CONFIG, "first.log", Duration::from_secs(60));
+    assert!(status.success(), "{}", w.tail("first.log", 20));
+    let expected: Vec<u64> = (0..3_000).collect();
+    assert_eq!(
+        topic_ns(&w, CONFIG, "copied"),
+        expected,
+        "after the first run"
+    );
+
+    // The newest manifest is torn: recovery would resume from the one before, whose epoch the
+    // log sink appended long ago — the sink's own position says where the lane is.
+    let torn = lane_manifests(&w, "f0.jsonl").pop().expect("a manifest");
+    truncate_half(&torn);
+    let status = w.run_to_end(CONFIG, "second.log", Duration::from_secs(60));
+    assert!(status.success(), "{}", w.tail("second.log", 20));
+    assert_eq!(
+        topic_ns(&w, CONFIG, "copied"),
+        expected,
+        "each record once in the topic after recovering past an unusable manifest"
+    );
+    let log = w.read_text("second.log");
+    assert_reported_unusable(&log, &[torn]);
+    assert!(
+        log.contains("resuming from its position"),
+        "recovery did not take the log sink's position:\n{}",
+        w.tail("second.log", 20)
     );
 }
