@@ -420,6 +420,7 @@ impl Lane<'_> {
         tracing::warn!(pipeline = %self.pipeline.name, lane = %self.spec.id, sink = %sink, epoch = epoch.0, refused = count, new,
             "sink refused records: epoch {epoch} is written again, the refused records go to the dead-letter queue");
         self.abort_open().await;
+        self.diversions.rewound();
         let (offset, records_in, records_out) = self.start;
         self.progress
             .rewind(self.offset.saturating_sub(offset), self.epoch_records);
@@ -516,6 +517,7 @@ impl Lane<'_> {
         self.audit.reset();
         self.start = (self.offset, self.state.records_in, self.state.records_out);
         self.rewinds = 0;
+        self.diversions.committed();
         Ok(())
     }
 }

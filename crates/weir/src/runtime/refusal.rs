@@ -32,6 +32,8 @@ struct Diverted {
 #[derive(Debug, Default)]
 pub struct Diversions {
     refused: HashMap<RecordId, Diverted>,
+    /// Those diverted in the open epoch: forgotten once it commits.
+    diverted: Vec<RecordId>,
 }
 
 impl Diversions {
@@ -55,8 +57,20 @@ impl Diversions {
         new
     }
 
+    /// The open epoch committed: the records it diverted will not be read again.
+    pub fn committed(&mut self) {
+        for id in self.diverted.drain(..) {
+            self.refused.remove(&id);
+        }
+    }
+
+    /// The open epoch is read again: its records will be diverted again.
+    pub fn rewound(&mut self) {
+        self.diverted.clear();
+    }
+
     /// Moves the refused records of a batch into `failed`.
-    pub fn divert(&self, records: &mut Vec<Record>, failed: &mut Vec<FailedRecord>) {
+    pub fn divert(&mut self, records: &mut Vec<Record>, failed: &mut Vec<FailedRecord>) {
         if self.refused.is_empty() {
             return;
         }
@@ -64,6 +78,7 @@ impl Diversions {
             let d = &self.refused[&r.meta.id];
             let (stage, reason) = (Arc::clone(&d.stage), d.code);
             let message = format!("refused by sink {}: {}", d.stage, d.message);
+            self.diverted.push(r.meta.id.clone());
             failed.push(FailedRecord {
                 id: r.meta.id.clone(),
                 stage,
@@ -116,5 +131,27 @@ mod tests {
         );
         assert_eq!(failed[0].message, "refused by sink db: bad 2");
         assert!(matches!(&failed[1].payload, FailedPayload::Value(v) if v["o"] == 4));
+
+        // Read again after a rewind: diverted again. After the commit: forgotten.
+        d.rewound();
+        let mut again = vec![Record::new(
+            serde_json::json!({ "o": 2 }),
+            RecordMeta::new(id(2)),
+        )];
+        d.divert(&mut again, &mut failed);
+        assert!(again.is_empty());
+        d.committed();
+        let mut later = vec![Record::new(
+            serde_json::json!({ "o": 2 }),
+            RecordMeta::new(id(2)),
+        )];
+        d.divert(&mut later, &mut failed);
+        assert_eq!(later.len(), 1, "a committed epoch's refusals are forgotten");
+        let mut four = vec![Record::new(
+            serde_json::json!({ "o": 4 }),
+            RecordMeta::new(id(4)),
+        )];
+        d.divert(&mut four, &mut failed);
+        assert!(four.is_empty(), "a refusal not yet diverted is kept");
     }
 }

@@ -269,6 +269,8 @@ impl Sink for HttpSink {
     }
 
     async fn commit(&mut self, _epoch: Epoch) -> Result<(), SinkError> {
+        // The epoch's suspects are sorted out: its records will not be written again.
+        self.suspects.clear();
         Ok(())
     }
 
