@@ -9,18 +9,31 @@ use serde_json::Value;
 #[derive(Clone, Debug, Default)]
 pub struct Redactor {
     paths: Vec<Vec<String>>,
+    /// For raw bytes: the last key of each path and the pattern of `"key": value`.
+    raw: Vec<(String, regex::Regex)>,
 }
 
 impl Redactor {
     /// A redactor for dotted field paths (`email`, `card.number`).
     #[must_use]
     pub fn new(fields: &[String]) -> Self {
-        Self {
-            paths: fields
-                .iter()
-                .map(|f| f.split('.').map(str::to_owned).collect())
-                .collect(),
-        }
+        let paths: Vec<Vec<String>> = fields
+            .iter()
+            .map(|f| f.split('.').map(str::to_owned).collect())
+            .collect();
+        let raw = paths
+            .iter()
+            .filter_map(|path| {
+                let key = path.last()?;
+                let pattern = format!(
+                    r#""{}"\s*:\s*("(?:[^"\\]|\\.)*"|[^,}}\]\s]+)"#,
+                    regex::escape(key)
+                );
+                // An escaped key always makes a valid pattern.
+                regex::Regex::new(&pattern).ok().map(|re| (key.clone(), re))
+            })
+            .collect();
+        Self { paths, raw }
     }
 
     /// Whether any field is redacted.
@@ -65,15 +78,7 @@ impl Redactor {
     #[must_use]
     pub fn redact_raw(&self, raw: &[u8]) -> Vec<u8> {
         let mut text = String::from_utf8_lossy(raw).into_owned();
-        for path in &self.paths {
-            let Some(key) = path.last() else { continue };
-            let pattern = format!(
-                r#""{}"\s*:\s*("(?:[^"\\]|\\.)*"|[^,}}\]\s]+)"#,
-                regex::escape(key)
-            );
-            let Ok(re) = regex::Regex::new(&pattern) else {
-                continue;
-            };
+        for (key, re) in &self.raw {
             text = re
                 .replace_all(&text, |c: &regex::Captures<'_>| {
                     let value = serde_json::from_str::<Value>(&c[1])
