@@ -8,9 +8,11 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
+use serde_json::Value;
+
 use super::poison::MarkerFile;
 use crate::error::{Classified, ErrorClass};
-use crate::record::{FailedPayload, FailedRecord, Record};
+use crate::record::{FailedPayload, FailedRecord, Record, RecordId};
 use crate::transforms::{Transform, TransformError};
 
 /// Runs every record through `transforms`; failures are appended to `failed`.
@@ -210,19 +212,16 @@ fn apply_one(
 ) {
     #[cfg(feature = "fault-injection")]
     crate::fault::check(&record);
-    let fail = |failed: &mut Vec<FailedRecord>,
-                t: &Arc<dyn Transform>,
-                e: TransformError,
-                input: &Record| {
-        failed.push(FailedRecord {
-            id: input.meta.id.clone(),
+    // A failed record is dead-lettered as read.
+    let fail =
+        |t: &Arc<dyn Transform>, e: TransformError, id: RecordId, value: Value| FailedRecord {
+            id,
             stage: t.name().clone(),
             class: e.class(),
-            payload: FailedPayload::Value(input.as_read()),
+            payload: FailedPayload::Value(value),
             reason: e.code(),
             message: e.to_string(),
-        });
-    };
+        };
     match transforms {
         [] => out.push(record),
         // One stage: the record is given to it, and comes back for the DLQ if it fails.
@@ -231,14 +230,8 @@ fn apply_one(
             if let Err(failure) = t.apply_owned(record, out) {
                 out.truncate(start);
                 let (input, e) = *failure;
-                failed.push(FailedRecord {
-                    id: input.meta.id.clone(),
-                    stage: t.name().clone(),
-                    class: e.class(),
-                    payload: FailedPayload::Value(input.into_as_read()),
-                    reason: e.code(),
-                    message: e.to_string(),
-                });
+                let id = input.meta.id.clone();
+                failed.push(fail(t, e, id, input.into_as_read()));
             }
         }
         // Several: the first borrows the record (a later failure dead-letters it as read),
@@ -246,14 +239,14 @@ fn apply_one(
         [first, rest @ ..] => {
             cur.clear();
             if let Err(e) = first.apply(&record, cur) {
-                fail(failed, first, e, &record);
+                failed.push(fail(first, e, record.meta.id.clone(), record.as_read()));
                 return;
             }
             for t in rest {
                 next.clear();
                 for r in cur.drain(..) {
                     if let Err(failure) = t.apply_owned(r, next) {
-                        fail(failed, t, failure.1, &record);
+                        failed.push(fail(t, failure.1, record.meta.id.clone(), record.as_read()));
                         return;
                     }
                 }

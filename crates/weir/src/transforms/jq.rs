@@ -231,10 +231,7 @@ impl Transform for JqTransform {
         out: &mut Vec<Record>,
     ) -> Result<(), Box<(Record, TransformError)>> {
         let Some(native) = &self.native else {
-            return match self.apply(&record, out) {
-                Ok(()) => Ok(()),
-                Err(e) => Err(Box::new((record, e))),
-            };
+            return super::apply_borrowed(self, record, out);
         };
         // `None`: the input itself.
         let mut outputs: Vec<Option<serde_json::Value>> = Vec::new();

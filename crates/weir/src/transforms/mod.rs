@@ -37,10 +37,7 @@ pub trait Transform: Send + Sync {
         record: Record,
         out: &mut Vec<Record>,
     ) -> Result<(), Box<(Record, TransformError)>> {
-        match self.apply(&record, out) {
-            Ok(()) => Ok(()),
-            Err(e) => Err(Box::new((record, e))),
-        }
+        apply_borrowed(self, record, out)
     }
 
     /// The top-level fields of its input this stage reads, when it reads only those and never
@@ -67,6 +64,21 @@ pub trait Transform: Send + Sync {
                 self.apply(r, &mut out).map(|()| out)
             })
             .collect()
+    }
+}
+
+/// [`Transform::apply_owned`] through [`Transform::apply`] on a borrow.
+///
+/// # Errors
+/// As [`Transform::apply`], with the record.
+pub fn apply_borrowed<T: Transform + ?Sized>(
+    t: &T,
+    record: Record,
+    out: &mut Vec<Record>,
+) -> Result<(), Box<(Record, TransformError)>> {
+    match t.apply(&record, out) {
+        Ok(()) => Ok(()),
+        Err(e) => Err(Box::new((record, e))),
     }
 }
 
