@@ -1,12 +1,10 @@
-//! Watching a running `weir run` over its server: `GET` with a tiny HTTP/1.1 client, and the
-//! samples of `/metrics` by name and labels.
+//! Watching a running `weir run` over its server: `GET`, and the samples of `/metrics` by name
+//! and labels.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::{Child, Stdio};
-use std::time::Duration;
 
 use super::Workdir;
 
@@ -18,24 +16,9 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// `GET path`: status and body (`Connection: close`, no chunked encoding expected).
+/// `GET path`: status and body (see [`super::http::get`]).
 pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad response: {head}")))?;
-    Ok((status, body.to_owned()))
+    super::http::get(addr, path).map(|r| (r.status, r.body))
 }
 
 /// The samples of one `/metrics` scrape: (name, sorted labels) -> value.
