@@ -20,7 +20,6 @@ use support::rng::Rng;
 const CONFIG: &str = "weir.yaml";
 const LOG: &str = "weir.log";
 const FILES: usize = 2;
-const PER_FILE: u64 = 4_000;
 
 fn config(pg: &Postgres, mode: &str) -> String {
     format!(
@@ -71,14 +70,14 @@ struct Expected {
     bad: BTreeSet<(String, u64, String)>,
 }
 
-fn input(w: &Workdir) -> Expected {
+fn input(w: &Workdir, per_file: u64) -> Expected {
     let mut good_ids = BTreeSet::new();
     let mut bad = BTreeSet::new();
     for f in 0..FILES {
         let name = format!("f{f}.jsonl");
         let mut text = String::new();
-        for n in 0..PER_FILE {
-            let i = f as u64 * PER_FILE + n;
+        for n in 0..per_file {
+            let i = f as u64 * per_file + n;
             let (reason, line) = kind(i);
             if reason.is_empty() {
                 good_ids.insert(i);
@@ -93,25 +92,38 @@ fn input(w: &Workdir) -> Expected {
     Expected { good_ids, bad }
 }
 
-fn run_mode(mode: &str) {
+fn setup(mode: &str, per_file: u64) -> (Postgres, Workdir, Expected) {
     let pg = Postgres::start();
     pg.psql(
         "CREATE TABLE orders (id bigint PRIMARY KEY, user_id text NOT NULL, amount numeric CHECK (amount >= 0))",
     );
     let w = Workdir::new();
-    let expected = input(&w);
+    let expected = input(&w, per_file);
     assert!(
         expected.bad.len() > 100,
         "the input has too few bad records"
     );
     w.write(CONFIG, config(&pg, mode));
+    (pg, w, expected)
+}
+
+fn run_mode(mode: &str) {
+    let (pg, w, expected) = setup(mode, 4_000);
     let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(120));
     assert!(
         status.success(),
         "{mode}: weir failed: {status}\n{}",
         w.tail(LOG, 30)
     );
+    assert_split(&pg, &w, &expected, mode);
+    assert!(
+        w.read_text(LOG).contains("sink refused records"),
+        "{mode}: the rewrite of an epoch is logged"
+    );
+}
 
+/// The table holds exactly the good records, the DLQ exactly the bad ones.
+fn assert_split(pg: &Postgres, w: &Workdir, expected: &Expected, mode: &str) {
     let ids: BTreeSet<u64> = pg
         .psql("SELECT id FROM orders ORDER BY id")
         .lines()
@@ -181,10 +193,11 @@ fn transactional_mode_dead_letters_exactly_the_rows_the_database_refuses() {
 #[test]
 fn refusals_stay_exact_through_repeated_sigkills() {
     let mode = "transactional";
-    let (pg, w, expected) = setup(mode);
+    // Enough input for several runs to be killed part-way, after their first commits.
+    let (pg, w, expected) = setup(mode, 20_000);
     let mut rng = Rng::seeded("postgres_refusals");
     let (mut kills, mut runs) = (0, 0);
-    let (lo, hi) = (50u64, 1_000u64);
+    let (lo, hi) = (300u64, 900u64);
     while kills < 5 {
         runs += 1;
         assert!(runs <= 40, "only {kills} kills in {runs} runs");
@@ -202,14 +215,30 @@ fn refusals_stay_exact_through_repeated_sigkills() {
             // Finished before its kill: each run goes on from where the last one stopped, so
             // nothing is left to kill.
             Kill::Exited(status) => {
-                assert!(status.success(), "run {runs} failed: {status}\n{}", w.tail(LOG, 20));
+                assert!(
+                    status.success(),
+                    "run {runs} failed: {status}\n{}",
+                    w.tail(LOG, 20)
+                );
                 break;
             }
         }
     }
-    assert!(kills >= 2, "only {kills} runs were killed before the input was done");
+    assert!(
+        kills >= 3,
+        "only {kills} runs were killed before the input was done"
+    );
     let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(120));
-    assert!(status.success(), "final run failed: {status}\n{}", w.tail(LOG, 30));
-    assert_split(&pg, &w, &expected, &format!("{mode} after {kills} SIGKILLs"));
+    assert!(
+        status.success(),
+        "final run failed: {status}\n{}",
+        w.tail(LOG, 30)
+    );
+    assert_split(
+        &pg,
+        &w,
+        &expected,
+        &format!("{mode} after {kills} SIGKILLs"),
+    );
     assert_eq!(pg.count("SELECT count(*) FROM pg_prepared_xacts"), 0);
 }
