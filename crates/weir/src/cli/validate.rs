@@ -5,7 +5,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::outln;
-use crate::config::TransformPlan;
+use crate::config::model::FileFormat;
+use crate::config::{SourcePlan, TransformPlan};
+use crate::transforms::Transform;
 use crate::transforms::jq::JqTransform;
 
 /// Exit 0 and one line per pipeline (then one per transform), or exit 2 with every problem.
@@ -30,10 +32,32 @@ pub fn validate(config: &Path) -> ExitCode {
         for (i, t) in p.transforms.iter().enumerate() {
             match t {
                 TransformPlan::Jq { name, filter } => {
-                    // Validation compiled it already; this only asks which engine runs it.
-                    let engine = JqTransform::compile(name.as_str(), filter)
-                        .map_or("does not compile", |t| t.engine());
-                    outln!("  transforms[{i}] jq: {engine}");
+                    // Validation compiled it already; this only asks which engine runs it,
+                    // and whether the source may parse only the fields it reads.
+                    let compiled = JqTransform::compile(name.as_str(), filter);
+                    let engine = compiled.as_ref().map_or("does not compile", |t| t.engine());
+                    let projected = matches!(
+                        &p.source,
+                        SourcePlan::File {
+                            format: FileFormat::Jsonl,
+                            schema: None,
+                            ..
+                        }
+                    ) && i == 0;
+                    let fields = compiled
+                        .ok()
+                        .filter(|_| projected)
+                        .and_then(|t| t.input_fields());
+                    match fields {
+                        Some(f) => {
+                            let f: Vec<String> = f.iter().map(|k| format!(".{k}")).collect();
+                            outln!(
+                                "  transforms[{i}] jq: {engine}; records are read as {} only",
+                                f.join(", ")
+                            );
+                        }
+                        None => outln!("  transforms[{i}] jq: {engine}"),
+                    }
                 }
                 TransformPlan::EnrichHttp(e) => {
                     let optional = if e.fallback.is_some() {
