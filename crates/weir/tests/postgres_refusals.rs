@@ -70,12 +70,15 @@ struct Expected {
     bad: BTreeSet<(String, u64, String)>,
 }
 
-fn input(w: &Workdir, per_file: u64) -> Expected {
+/// `dups`: every 97th good record is written twice more, once right away and once at the end
+/// of its file (an upsert keeps one row; keys already in the table take the staging path).
+fn input(w: &Workdir, per_file: u64, dups: bool) -> Expected {
     let mut good_ids = BTreeSet::new();
     let mut bad = BTreeSet::new();
     for f in 0..FILES {
         let name = format!("f{f}.jsonl");
         let mut text = String::new();
+        let mut again = Vec::new();
         for n in 0..per_file {
             let i = f as u64 * per_file + n;
             let (reason, line) = kind(i);
@@ -84,6 +87,15 @@ fn input(w: &Workdir, per_file: u64) -> Expected {
             } else {
                 bad.insert((name.clone(), text.len() as u64, reason.to_owned()));
             }
+            text.push_str(&line);
+            text.push('\n');
+            if dups && reason.is_empty() && i % 97 == 50 {
+                text.push_str(&line);
+                text.push('\n');
+                again.push(line);
+            }
+        }
+        for line in again.drain(..) {
             text.push_str(&line);
             text.push('\n');
         }
@@ -98,7 +110,7 @@ fn setup(mode: &str, per_file: u64) -> (Postgres, Workdir, Expected) {
         "CREATE TABLE orders (id bigint PRIMARY KEY, user_id text NOT NULL, amount numeric CHECK (amount >= 0))",
     );
     let w = Workdir::new();
-    let expected = input(&w, per_file);
+    let expected = input(&w, per_file, mode == "upsert");
     assert!(
         expected.bad.len() > 100,
         "the input has too few bad records"

@@ -60,10 +60,8 @@ impl PgSink {
                 Err(e) => return Err(e),
             }
         }
+        // The staging table, if this created it, goes with the transaction: `staged` stays.
         self.exec("ROLLBACK").await?;
-        if upsert && let Some(c) = self.conn.as_mut() {
-            c.staged = true;
-        }
         Ok(refused)
     }
 

@@ -310,7 +310,7 @@ impl PgSink {
                     id: r.meta.id.clone(),
                     code: "pg_record",
                     message: format!(
-                        "a {} is not a row: a row needs a JSON object's fields",
+                        "{} is not a row: a row needs a JSON object's fields",
                         json_type(&r.value)
                     ),
                 });
@@ -334,11 +334,11 @@ impl PgSink {
 fn json_type(v: &serde_json::Value) -> &'static str {
     match v {
         serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "boolean",
-        serde_json::Value::Number(_) => "number",
-        serde_json::Value::String(_) => "string",
-        serde_json::Value::Array(_) => "array",
-        serde_json::Value::Object(_) => "object",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }
 
