@@ -16,8 +16,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use async_trait::async_trait;
-
+use super::blocking::BlockingSink;
 use super::{Sink, SinkError, SinkFactory};
 use crate::config::Guarantee;
 use crate::durable;
@@ -133,13 +132,12 @@ impl FileSink {
             Ok(())
         }
     }
+}
 
-    fn poison<T>(&mut self, r: Result<T, SinkError>) -> Result<T, SinkError> {
-        if r.is_err() {
-            self.poisoned = true;
-            self.open = None;
-        }
-        r
+impl BlockingSink for FileSink {
+    fn poison(&mut self) {
+        self.poisoned = true;
+        self.open = None;
     }
 
     fn write_blocking(&mut self, epoch: Epoch, records: &[Record]) -> Result<(), SinkError> {
@@ -243,31 +241,6 @@ impl FileSink {
             durable::sync_dir(&self.dir).map_err(io_err("fsync", &self.dir))?;
         }
         Ok(())
-    }
-}
-
-#[async_trait]
-impl Sink for FileSink {
-    async fn recover(&mut self, committed: Epoch) -> Result<(), SinkError> {
-        tokio::task::block_in_place(|| self.recover_blocking(committed))
-    }
-
-    async fn write(&mut self, epoch: Epoch, records: &[Record]) -> Result<(), SinkError> {
-        let r = tokio::task::block_in_place(|| self.write_blocking(epoch, records));
-        self.poison(r)
-    }
-
-    async fn precommit(&mut self, epoch: Epoch) -> Result<(), SinkError> {
-        let r = tokio::task::block_in_place(|| self.precommit_blocking(epoch));
-        self.poison(r)
-    }
-
-    async fn commit(&mut self, epoch: Epoch) -> Result<(), SinkError> {
-        tokio::task::block_in_place(|| self.commit_blocking(epoch))
-    }
-
-    async fn abort(&mut self, epoch: Epoch) -> Result<(), SinkError> {
-        tokio::task::block_in_place(|| self.abort_blocking(epoch))
     }
 }
 

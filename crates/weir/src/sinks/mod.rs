@@ -12,6 +12,7 @@
 //! (see `runtime/refusal.rs`). The refusal must be deterministic for a record — the same
 //! record is refused again when written again — for the rewritten epoch to go through.
 
+pub mod blocking;
 pub mod file;
 pub mod http;
 pub mod log;

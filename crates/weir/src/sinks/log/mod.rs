@@ -45,9 +45,9 @@ use std::io::{self, BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use weir_log::{NewRecord, Partition};
 
+use super::blocking::BlockingSink;
 use super::{Sink, SinkError, SinkFactory};
 use crate::buffer::Buffer;
 use crate::config::{Guarantee, LogSinkPlan};
@@ -213,6 +213,95 @@ impl LogSink {
         }
     }
 
+    /// The records staged for `epoch`: in memory, or read back from the staging file.
+    fn load_staged(&mut self, epoch: Epoch) -> Result<Option<Vec<Staged>>, SinkError> {
+        if let Some((e, _, _)) = &self.open
+            && *e == epoch
+        {
+            return Ok(self.open.take().map(|(_, _, kept)| kept));
+        }
+        let path = self.staged_path(epoch);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err("open", &path)(e)),
+        };
+        let mut out = Vec::new();
+        for line in io::BufReader::new(file).lines() {
+            let line = line.map_err(io_err("read", &path))?;
+            let value: serde_json::Value = serde_json::from_str(&line).map_err(|e| {
+                io_err("parse", &path)(io::Error::new(io::ErrorKind::InvalidData, e))
+            })?;
+            out.push(self.stage(&value));
+        }
+        Ok(Some(out))
+    }
+
+    /// Turns the marker's pending appends into what actually reached the log.
+    fn settle(&self, marker: &mut Marker, tag: &str) -> Result<(), SinkError> {
+        for run in &mut marker.runs {
+            let Some((snapshot, _)) = run.pending.take() else {
+                continue;
+            };
+            let part = &self.partitions[run.p as usize];
+            if let Some(found) =
+                find_run(part, snapshot, tag.as_bytes()).map_err(log_err("read", &self.dir))?
+            {
+                run.present.push(found);
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_staged(&self, epoch: Epoch) -> Result<(), SinkError> {
+        let path = self.staged_path(epoch);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("remove", &path)(e)),
+        }
+    }
+}
+
+impl BlockingSink for LogSink {
+    fn recover_blocking(&mut self, committed: Epoch) -> Result<(), SinkError> {
+        self.open = None;
+        self.poisoned = false;
+        let marker_path = self.marker_path();
+        let marker = Marker::load(&marker_path).map_err(io_err("read", &marker_path))?;
+        if marker.epoch > committed.0 {
+            tracing::warn!(dir = %self.dir.display(), appended = marker.epoch, committed = committed.0,
+                "the log sink appended epochs after the checkpoint resumed from; appended records cannot be withdrawn, so those records are appended again (at-least-once for them)");
+            let tmp = self.dir.join(format!(".{MARKER}.tmp"));
+            let reset = Marker {
+                epoch: committed.0,
+                runs: Vec::new(),
+                done: true,
+                next_offset: None,
+            };
+            reset
+                .store(&marker_path, &tmp)
+                .map_err(io_err("write", &marker_path))?;
+        }
+        let mut staged: Vec<Epoch> = match fs::read_dir(&self.dir) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str().and_then(staged_epoch))
+                .collect(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io_err("list", &self.dir)(e)),
+        };
+        staged.sort();
+        for e in staged {
+            if e <= committed {
+                self.commit_blocking(e)?;
+            } else {
+                self.remove_staged(e)?;
+            }
+        }
+        Ok(())
+    }
+
     fn write_blocking(&mut self, epoch: Epoch, records: &[Record]) -> Result<(), SinkError> {
         if self.poisoned {
             return Err(SinkError::Poisoned);
@@ -264,30 +353,6 @@ impl LogSink {
         // Kept for commit, which follows at once unless the process dies.
         self.open = Some((epoch, BufWriter::new(f), kept));
         Ok(())
-    }
-
-    /// The records staged for `epoch`: in memory, or read back from the staging file.
-    fn load_staged(&mut self, epoch: Epoch) -> Result<Option<Vec<Staged>>, SinkError> {
-        if let Some((e, _, _)) = &self.open
-            && *e == epoch
-        {
-            return Ok(self.open.take().map(|(_, _, kept)| kept));
-        }
-        let path = self.staged_path(epoch);
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err("open", &path)(e)),
-        };
-        let mut out = Vec::new();
-        for line in io::BufReader::new(file).lines() {
-            let line = line.map_err(io_err("read", &path))?;
-            let value: serde_json::Value = serde_json::from_str(&line).map_err(|e| {
-                io_err("parse", &path)(io::Error::new(io::ErrorKind::InvalidData, e))
-            })?;
-            out.push(self.stage(&value));
-        }
-        Ok(Some(out))
     }
 
     fn commit_blocking(&mut self, epoch: Epoch) -> Result<(), SinkError> {
@@ -391,116 +456,29 @@ impl LogSink {
         self.remove_staged(epoch)
     }
 
-    /// Turns the marker's pending appends into what actually reached the log.
-    fn settle(&self, marker: &mut Marker, tag: &str) -> Result<(), SinkError> {
-        for run in &mut marker.runs {
-            let Some((snapshot, _)) = run.pending.take() else {
-                continue;
-            };
-            let part = &self.partitions[run.p as usize];
-            if let Some(found) =
-                find_run(part, snapshot, tag.as_bytes()).map_err(log_err("read", &self.dir))?
-            {
-                run.present.push(found);
-            }
-        }
-        Ok(())
-    }
-
-    fn remove_staged(&self, epoch: Epoch) -> Result<(), SinkError> {
-        let path = self.staged_path(epoch);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err("remove", &path)(e)),
-        }
-    }
-
-    fn recover_blocking(&mut self, committed: Epoch) -> Result<(), SinkError> {
-        self.open = None;
-        self.poisoned = false;
-        let marker_path = self.marker_path();
-        let marker = Marker::load(&marker_path).map_err(io_err("read", &marker_path))?;
-        if marker.epoch > committed.0 {
-            tracing::warn!(dir = %self.dir.display(), appended = marker.epoch, committed = committed.0,
-                "the log sink appended epochs after the checkpoint resumed from; appended records cannot be withdrawn, so those records are appended again (at-least-once for them)");
-            let tmp = self.dir.join(format!(".{MARKER}.tmp"));
-            let reset = Marker {
-                epoch: committed.0,
-                runs: Vec::new(),
-                done: true,
-                next_offset: None,
-            };
-            reset
-                .store(&marker_path, &tmp)
-                .map_err(io_err("write", &marker_path))?;
-        }
-        let mut staged: Vec<Epoch> = match fs::read_dir(&self.dir) {
-            Ok(rd) => rd
-                .filter_map(|e| e.ok())
-                .filter_map(|e| e.file_name().to_str().and_then(staged_epoch))
-                .collect(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io_err("list", &self.dir)(e)),
-        };
-        staged.sort();
-        for e in staged {
-            if e <= committed {
-                self.commit_blocking(e)?;
-            } else {
-                self.remove_staged(e)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn poison<T>(&mut self, r: Result<T, SinkError>) -> Result<T, SinkError> {
-        if r.is_err() {
-            self.poisoned = true;
+    fn abort_blocking(&mut self, epoch: Epoch) -> Result<(), SinkError> {
+        if self.open.as_ref().is_some_and(|(e, _, _)| *e == epoch) {
             self.open = None;
         }
-        r
-    }
-}
-
-#[async_trait]
-impl Sink for LogSink {
-    async fn recover(&mut self, committed: Epoch) -> Result<(), SinkError> {
-        tokio::task::block_in_place(|| self.recover_blocking(committed))
+        self.remove_staged(epoch)
     }
 
-    async fn write(&mut self, epoch: Epoch, records: &[Record]) -> Result<(), SinkError> {
-        let r = tokio::task::block_in_place(|| self.write_blocking(epoch, records));
-        self.poison(r)
+    fn poison(&mut self) {
+        self.poisoned = true;
+        self.open = None;
     }
 
-    async fn precommit(&mut self, epoch: Epoch) -> Result<(), SinkError> {
-        let r = tokio::task::block_in_place(|| self.precommit_blocking(epoch));
-        self.poison(r)
-    }
-
-    async fn commit(&mut self, epoch: Epoch) -> Result<(), SinkError> {
-        tokio::task::block_in_place(|| self.commit_blocking(epoch))
-    }
-
-    fn epoch_ends_at(&mut self, epoch: Epoch, next_offset: u64) {
+    fn epoch_ends_at_blocking(&mut self, epoch: Epoch, next_offset: u64) {
         self.ends = Some((epoch, next_offset));
     }
 
-    async fn committed_position(&mut self) -> Result<Option<(Epoch, u64)>, SinkError> {
+    fn committed_position_blocking(&mut self) -> Result<Option<(Epoch, u64)>, SinkError> {
         let marker_path = self.marker_path();
         let marker = Marker::load(&marker_path).map_err(io_err("read", &marker_path))?;
         Ok(marker
             .next_offset
             .filter(|_| marker.epoch > 0)
             .map(|o| (Epoch(marker.epoch), o)))
-    }
-
-    async fn abort(&mut self, epoch: Epoch) -> Result<(), SinkError> {
-        if self.open.as_ref().is_some_and(|(e, _, _)| *e == epoch) {
-            self.open = None;
-        }
-        tokio::task::block_in_place(|| self.remove_staged(epoch))
     }
 }
 
