@@ -45,18 +45,9 @@ impl LocalStore {
         lane: &LaneId,
     ) -> Result<Vec<(Epoch, std::path::PathBuf)>, CheckpointError> {
         let dir = self.layout.lane_checkpoints(pipeline, lane);
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err("list", &dir)(e)),
-        };
-        let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(io_err("list", &dir))?;
-            if let Some(epoch) = entry.file_name().to_str().and_then(Layout::manifest_epoch) {
-                out.push((epoch, entry.path()));
-            }
-        }
+        let mut out = list(&dir, |name, path| {
+            Layout::manifest_epoch(name).map(|epoch| (epoch, path.to_path_buf()))
+        })?;
         out.sort();
         Ok(out)
     }
@@ -147,21 +138,35 @@ impl CheckpointStore for LocalStore {
 
     async fn lanes(&self, pipeline: &str) -> Result<Vec<LaneId>, CheckpointError> {
         let dir = self.layout.checkpoints(pipeline);
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err("list", &dir)(e)),
-        };
-        let mut lanes = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(io_err("list", &dir))?;
-            if let Some(lane) = entry.file_name().to_str().and_then(LaneId::parse) {
-                lanes.push(lane);
-            }
-        }
+        let mut lanes = list(&dir, |name, _| LaneId::parse(name))?;
         lanes.sort();
         Ok(lanes)
     }
+}
+
+/// What `pick` makes of the entries of `dir` (by name and path); a missing directory is empty.
+fn list<T>(
+    dir: &std::path::Path,
+    pick: impl Fn(&str, &std::path::Path) -> Option<T>,
+) -> Result<Vec<T>, CheckpointError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err("list", dir)(e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io_err("list", dir))?;
+        let path = entry.path();
+        if let Some(t) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| pick(name, &path))
+        {
+            out.push(t);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
