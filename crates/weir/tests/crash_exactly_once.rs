@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use support::inspect;
 use support::orders::{Orders, Spec};
-use support::process::{Kill, sigkill_if_running};
+use support::process::KillSeries;
 use support::rng::Rng;
 use support::{Workdir, committed_by_lane};
 
@@ -52,50 +52,43 @@ fn sigkill_at_random_moments_never_loses_or_duplicates_a_record() {
     assert!(orders.total_in() >= 200_000);
     w.write(CONFIG, config(orders.filter));
 
-    let lo = 30u64;
-    let mut hi = 400u64;
-    let mut kills = 0;
-    let mut runs = 0;
-    while kills < KILLS {
-        runs += 1;
-        assert!(
-            runs <= 100,
-            "only {kills} of {runs} runs could be killed while running; end of log:\n{}",
-            w.tail(LOG, 20)
-        );
-        let mut child = w.spawn_run(CONFIG, LOG);
-        let delay = rng.between(lo, hi);
-        std::thread::sleep(Duration::from_millis(delay));
-        match sigkill_if_running(&mut child) {
-            Kill::Killed => {
-                kills += 1;
-                let context = format!("after SIGKILL {kills} (run {runs}, {delay} ms in)");
-                eprintln!("{context}");
-                let committed = orders.assert_sound_after_stop(&w, CONFIG, "out", &context);
-                eprintln!("  {committed} of {} records committed", orders.total_out());
-            }
-            Kill::Exited(status) => {
-                // The run finished before the kill: it does not count. Check it, start the
-                // scenario over from nothing, and kill sooner from now on.
-                assert!(
-                    status.success(),
-                    "run {runs} exited with {status}; end of log:\n{}",
-                    w.tail(LOG, 20)
-                );
-                orders.assert_exactly_once(
-                    &committed_by_lane(&w.path().join("out")),
-                    &format!("run {runs}, finished before its kill"),
-                );
-                std::fs::remove_dir_all(w.path().join("out")).expect("remove out");
-                std::fs::remove_dir_all(w.path().join("state")).expect("remove state");
-                hi = (hi * 2 / 3).max(lo + 10);
-                eprintln!(
-                    "run {runs} finished within {delay} ms; starting over with kills at {lo}..={hi} ms"
-                );
-            }
-        }
-    }
-    assert!(kills >= KILLS, "{kills} kills hit a running process");
+    let series = KillSeries {
+        kills: KILLS,
+        max_runs: 100,
+        lo: 30,
+        hi: 400,
+        restart_forgets_kills: false,
+    };
+    let (kills, runs) = w.kill_series(
+        CONFIG,
+        LOG,
+        &mut rng,
+        series,
+        |k| {
+            let context = format!(
+                "after SIGKILL {} (run {}, {} ms in)",
+                k.kill, k.run, k.delay
+            );
+            eprintln!("{context}");
+            let committed = orders.assert_sound_after_stop(&w, CONFIG, "out", &context);
+            eprintln!("  {committed} of {} records committed", orders.total_out());
+        },
+        |run, status| {
+            // The run finished before the kill: it does not count. Check it and start the
+            // scenario over from nothing.
+            assert!(
+                status.success(),
+                "run {run} exited with {status}; end of log:\n{}",
+                w.tail(LOG, 20)
+            );
+            orders.assert_exactly_once(
+                &committed_by_lane(&w.path().join("out")),
+                &format!("run {run}, finished before its kill"),
+            );
+            std::fs::remove_dir_all(w.path().join("out")).expect("remove out");
+            std::fs::remove_dir_all(w.path().join("state")).expect("remove state");
+        },
+    );
 
     let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(120));
     assert!(

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use support::bad_orders::{BadOrders, BadSpec, FILTER, Kind, Rec};
 use support::dlq::DlqEntry;
-use support::process::{Kill, sigkill_if_running};
+use support::process::KillSeries;
 use support::rng::Rng;
 use support::{Workdir, committed_by_lane};
 
@@ -198,51 +198,44 @@ fn the_partition_is_exact_through_random_sigkills() {
     // with dead letters, so the kills land all over the commit protocol.
     w.write(CONFIG, config("{ interval: 5ms, max_records: 200 }", 50));
 
-    let lo = 20u64;
-    let mut hi = 300u64;
-    let mut kills = 0;
-    let mut runs = 0;
-    while kills < KILLS {
-        runs += 1;
-        assert!(
-            runs <= 100,
-            "only {kills} of {runs} runs could be killed while running; end of log:\n{}",
-            w.tail(LOG, 20)
-        );
-        let mut child = w.spawn_run(CONFIG, LOG);
-        let delay = rng.between(lo, hi);
-        std::thread::sleep(Duration::from_millis(delay));
-        match sigkill_if_running(&mut child) {
-            Kill::Killed => {
-                kills += 1;
-                let context = format!("after SIGKILL {kills} (run {runs}, {delay} ms in)");
-                let (out, dead) = assert_sound_after_kill(&w, &data, &context);
-                eprintln!("{context}: {out} records in the output, {dead} in the DLQ");
-            }
-            Kill::Exited(status) => {
-                // Finished before the kill: check it, then start the scenario over from nothing
-                // (the final run must follow all the kills) and kill sooner.
-                assert!(
-                    status.success(),
-                    "run {runs} exited with {status}; end of log:\n{}",
-                    w.tail(LOG, 20)
-                );
-                data.assert_placed(
-                    &committed_by_lane(&w.path().join("out")),
-                    &w.dlq_list(CONFIG, &[]),
-                    BadOrders::after_run,
-                    &format!("run {runs}, finished before its kill"),
-                );
-                std::fs::remove_dir_all(w.path().join("out")).expect("remove out");
-                std::fs::remove_dir_all(w.path().join("state")).expect("remove state");
-                hi = (hi * 2 / 3).max(lo + 10);
-                kills = 0;
-                eprintln!(
-                    "run {runs} finished within {delay} ms; starting over with kills at {lo}..={hi} ms"
-                );
-            }
-        }
-    }
+    let series = KillSeries {
+        kills: KILLS,
+        max_runs: 100,
+        lo: 20,
+        hi: 300,
+        // The final run must follow all the kills.
+        restart_forgets_kills: true,
+    };
+    let (kills, runs) = w.kill_series(
+        CONFIG,
+        LOG,
+        &mut rng,
+        series,
+        |k| {
+            let context = format!(
+                "after SIGKILL {} (run {}, {} ms in)",
+                k.kill, k.run, k.delay
+            );
+            let (out, dead) = assert_sound_after_kill(&w, &data, &context);
+            eprintln!("{context}: {out} records in the output, {dead} in the DLQ");
+        },
+        |run, status| {
+            // Finished before the kill: check it, then start the scenario over from nothing.
+            assert!(
+                status.success(),
+                "run {run} exited with {status}; end of log:\n{}",
+                w.tail(LOG, 20)
+            );
+            data.assert_placed(
+                &committed_by_lane(&w.path().join("out")),
+                &w.dlq_list(CONFIG, &[]),
+                BadOrders::after_run,
+                &format!("run {run}, finished before its kill"),
+            );
+            std::fs::remove_dir_all(w.path().join("out")).expect("remove out");
+            std::fs::remove_dir_all(w.path().join("state")).expect("remove state");
+        },
+    );
 
     let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(60));
     assert!(

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use support::inspect;
 use support::orders::{Orders, Spec};
-use support::process::{Kill, sigkill_if_running};
+use support::process::KillSeries;
 use support::rng::Rng;
 use support::{Workdir, committed_by_lane};
 
@@ -69,54 +69,46 @@ fn a_kill_mid_write_never_exposes_a_partial_or_staged_file() {
     w.write(CONFIG, config(orders.filter));
     let out = w.path().join("out");
 
-    let lo = 15u64;
-    let mut hi = 150u64;
-    let mut kills = 0;
     let mut mid_write = 0;
-    let mut runs = 0;
-    while kills < KILLS {
-        runs += 1;
-        assert!(
-            runs <= 150,
-            "only {kills} of {runs} runs could be killed while running; end of log:\n{}",
-            w.tail(LOG, 20)
-        );
-        let mut child = w.spawn_run(CONFIG, LOG);
-        let delay = rng.between(lo, hi);
-        std::thread::sleep(Duration::from_millis(delay));
-        match sigkill_if_running(&mut child) {
-            Kill::Killed => {
-                kills += 1;
-                let partial = partial_staged_files(&out);
-                if partial > 0 {
-                    mid_write += 1;
-                }
-                let context = format!(
-                    "after SIGKILL {kills} (run {runs}, {delay} ms in, {partial} partial staged files)"
-                );
-                eprintln!("{context}");
-                let committed = orders.assert_sound_after_stop(&w, CONFIG, "out", &context);
-                eprintln!("  {committed} of {} records committed", orders.total_out());
+    let series = KillSeries {
+        kills: KILLS,
+        max_runs: 150,
+        lo: 15,
+        hi: 150,
+        restart_forgets_kills: false,
+    };
+    let (kills, runs) = w.kill_series(
+        CONFIG,
+        LOG,
+        &mut rng,
+        series,
+        |k| {
+            let partial = partial_staged_files(&out);
+            if partial > 0 {
+                mid_write += 1;
             }
-            Kill::Exited(status) => {
-                assert!(
-                    status.success(),
-                    "run {runs} exited with {status}; end of log:\n{}",
-                    w.tail(LOG, 20)
-                );
-                orders.assert_exactly_once(
-                    &committed_by_lane(&out),
-                    &format!("run {runs}, finished before its kill"),
-                );
-                std::fs::remove_dir_all(&out).expect("remove out");
-                std::fs::remove_dir_all(w.path().join("state")).expect("remove state");
-                hi = (hi * 2 / 3).max(lo + 10);
-                eprintln!(
-                    "run {runs} finished within {delay} ms; starting over with kills at {lo}..={hi} ms"
-                );
-            }
-        }
-    }
+            let context = format!(
+                "after SIGKILL {} (run {}, {} ms in, {partial} partial staged files)",
+                k.kill, k.run, k.delay
+            );
+            eprintln!("{context}");
+            let committed = orders.assert_sound_after_stop(&w, CONFIG, "out", &context);
+            eprintln!("  {committed} of {} records committed", orders.total_out());
+        },
+        |run, status| {
+            assert!(
+                status.success(),
+                "run {run} exited with {status}; end of log:\n{}",
+                w.tail(LOG, 20)
+            );
+            orders.assert_exactly_once(
+                &committed_by_lane(&out),
+                &format!("run {run}, finished before its kill"),
+            );
+            std::fs::remove_dir_all(&out).expect("remove out");
+            std::fs::remove_dir_all(w.path().join("state")).expect("remove state");
+        },
+    );
     // The point of the test: kills did land while a staged file was half written, and the
     // checks above saw none of it.
     assert!(

@@ -89,3 +89,82 @@ impl Workdir {
         }
     }
 }
+
+/// A series of SIGKILLed runs (see [`Workdir::kill_series`]).
+#[derive(Debug, Clone, Copy)]
+pub struct KillSeries {
+    /// Runs to kill while running.
+    pub kills: usize,
+    /// Runs to start at most.
+    pub max_runs: usize,
+    /// Shortest delay before a kill, ms.
+    pub lo: u64,
+    /// Longest delay before a kill, ms (shrinks by a third after a run that ended first).
+    pub hi: u64,
+    /// Whether a run that ended before its kill (and so a start over) forgets the kills made
+    /// so far: then all the counted kills hit the scenario the final run completes.
+    pub restart_forgets_kills: bool,
+}
+
+/// One kill of a [`KillSeries`].
+#[derive(Debug, Clone, Copy)]
+pub struct Killed {
+    /// Kills so far, this one included.
+    pub kill: usize,
+    /// Runs so far, this one included.
+    pub run: usize,
+    /// How long it ran, ms.
+    pub delay: u64,
+}
+
+impl Workdir {
+    /// Starts `weir run CONFIG` again and again, each run SIGKILLed after a delay drawn from
+    /// `rng`, until `series.kills` runs were killed while running; `killed` checks the state
+    /// after each. A run that ends before its kill does not count: `ended(run, status)` checks
+    /// it and starts the scenario over (clearing what it must), and later kills come sooner.
+    /// Returns the kills counted and the runs started.
+    pub fn kill_series(
+        &self,
+        config: &str,
+        log: &str,
+        rng: &mut super::rng::Rng,
+        series: KillSeries,
+        mut killed: impl FnMut(Killed),
+        mut ended: impl FnMut(usize, ExitStatus),
+    ) -> (usize, usize) {
+        let (lo, mut hi) = (series.lo, series.hi);
+        let (mut kills, mut runs) = (0, 0);
+        while kills < series.kills {
+            runs += 1;
+            assert!(
+                runs <= series.max_runs,
+                "only {kills} of {runs} runs could be killed while running; end of log:\n{}",
+                self.tail(log, 20)
+            );
+            let mut child = self.spawn_run(config, log);
+            let delay = rng.between(lo, hi);
+            std::thread::sleep(Duration::from_millis(delay));
+            match sigkill_if_running(&mut child) {
+                Kill::Killed => {
+                    kills += 1;
+                    killed(Killed {
+                        kill: kills,
+                        run: runs,
+                        delay,
+                    });
+                }
+                Kill::Exited(status) => {
+                    ended(runs, status);
+                    hi = (hi * 2 / 3).max(lo + 10);
+                    if series.restart_forgets_kills {
+                        kills = 0;
+                    }
+                    eprintln!(
+                        "run {runs} finished within {delay} ms; starting over with kills at {lo}..={hi} ms"
+                    );
+                }
+            }
+        }
+        (kills, runs)
+    }
+}
