@@ -46,12 +46,15 @@ impl Projection {
         if !object {
             return serde_json::from_slice(text).map(|v| (v, false));
         }
-        let parsed = std::str::from_utf8(text).ok().and_then(|s| {
-            let mut de = serde_json::Deserializer::from_str(s);
-            let v = Keep(&self.fields).deserialize(&mut de).ok()?;
-            de.end().ok()?;
-            Some(v)
-        });
+        // Every string, kept or skipped, is checked as UTF-8 by the parse itself (keys and
+        // skipped values go through `deserialize_str` / `deserialize_any`, not `ignored_any`).
+        let parsed = {
+            let mut de = serde_json::Deserializer::from_slice(text);
+            Keep(&self.fields)
+                .deserialize(&mut de)
+                .ok()
+                .filter(|_| de.end().is_ok())
+        };
         match parsed {
             Some(v) => Ok((v, true)),
             // The full parse names the error exactly as it always did.

@@ -233,8 +233,7 @@ impl Transform for JqTransform {
         let Some(native) = &self.native else {
             return super::apply_borrowed(self, record, out);
         };
-        // `None`: the input itself.
-        let mut outputs: Vec<Option<serde_json::Value>> = Vec::new();
+        let mut outputs = Outputs::default();
         let input = &record.value;
         let result = native.run(input, &mut |v| {
             outputs.push(match v {
@@ -242,15 +241,18 @@ impl Transform for JqTransform {
                 v => Some(v.into_owned()),
             });
         });
-        let outputs = match result {
-            Ok(()) => outputs,
+        match result {
+            Ok(()) => {}
             Err(Fail::Error(msg)) => return Err(Box::new((record, TransformError::Jq(msg)))),
             // This record needs jaq to be exact.
             Err(Fail::Delegate) => match self.run_jaq(&record.value) {
-                Ok(values) => values.into_iter().map(Some).collect(),
+                Ok(values) => {
+                    outputs = Outputs::default();
+                    values.into_iter().for_each(|v| outputs.push(Some(v)));
+                }
                 Err(msg) => return Err(Box::new((record, TransformError::Jq(msg)))),
             },
-        };
+        }
         let Record { value, meta, .. } = record;
         let mut value = Some(value);
         let mut wholes = outputs.iter().filter(|o| o.is_none()).count();
@@ -274,6 +276,36 @@ impl Transform for JqTransform {
             }
         }
         Ok(())
+    }
+}
+
+/// A record's outputs, `None` standing for the input itself. Most programs give at most one:
+/// it is kept apart, so only a program with several outputs allocates for them.
+#[derive(Default)]
+struct Outputs {
+    first: Option<Option<serde_json::Value>>,
+    more: Vec<Option<serde_json::Value>>,
+}
+
+impl Outputs {
+    fn push(&mut self, o: Option<serde_json::Value>) {
+        if self.first.is_none() {
+            self.first = Some(o);
+        } else {
+            self.more.push(o);
+        }
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Option<serde_json::Value>> {
+        self.first.iter().chain(&self.more)
+    }
+
+    fn into_iter(self) -> impl Iterator<Item = Option<serde_json::Value>> {
+        self.first.into_iter().chain(self.more)
     }
 }
 

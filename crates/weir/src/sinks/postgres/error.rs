@@ -18,9 +18,6 @@ pub enum PgError {
     /// A statement did not finish within the dependency's timeout.
     #[error("statement timed out after {0:?}")]
     Timeout(Duration),
-    /// A record cannot become a row (not a JSON object).
-    #[error("{0}")]
-    Record(String),
     /// The table does not fit the configuration (no such key column, no columns).
     #[error("{0}")]
     Schema(String),
@@ -128,7 +125,7 @@ impl Classified for PgError {
                 }
             },
             Self::Timeout(_) => ErrorClass::Transient,
-            Self::Record(_) | Self::Schema(_) | Self::Refused(_) => ErrorClass::Permanent,
+            Self::Schema(_) | Self::Refused(_) => ErrorClass::Permanent,
             Self::Protocol(_) => ErrorClass::Fatal,
         }
     }
@@ -145,7 +142,6 @@ impl Classified for PgError {
                 Some(_) => "pg_error",
             },
             Self::Timeout(_) => "pg_timeout",
-            Self::Record(_) => "pg_record",
             Self::Refused(_) => "sink_refused",
             Self::Schema(_) => "pg_schema",
             Self::Protocol(_) => "pg_protocol",
