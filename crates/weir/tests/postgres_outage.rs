@@ -91,6 +91,22 @@ fn start_and_break(w: &Workdir, pg: &Postgres, ledger: &Ledger) -> (Running, Ins
     (run, stopped)
 }
 
+/// Waits for the run to complete once the server is back, and asserts it succeeded.
+fn finishes_after_the_outage(w: &Workdir, run: &mut Running) {
+    let status = wait_timeout(&mut run.child, Duration::from_secs(120)).unwrap_or_else(|| {
+        let _ = sigkill_if_running(&mut run.child);
+        panic!(
+            "the run did not finish after the outage:\n{}",
+            w.tail(LOG, 30)
+        )
+    });
+    assert!(
+        status.success(),
+        "weir failed: {status}\n{}",
+        w.tail(LOG, 30)
+    );
+}
+
 fn assert_no_dead_letters(w: &Workdir) {
     let out = w
         .weir(&["dlq", "list", CONFIG, "--json"])
@@ -141,18 +157,7 @@ fn an_outage_pauses_the_lane_and_every_record_arrives_once() {
     }
     pg.start_again();
 
-    let status = wait_timeout(&mut run.child, Duration::from_secs(120)).unwrap_or_else(|| {
-        let _ = sigkill_if_running(&mut run.child);
-        panic!(
-            "the run did not finish after the outage:\n{}",
-            w.tail(LOG, 30)
-        )
-    });
-    assert!(
-        status.success(),
-        "weir failed: {status}\n{}",
-        w.tail(LOG, 30)
-    );
+    finishes_after_the_outage(&w, &mut run);
     ledger.assert_exactly_once(&pg, "orders", "after the outage");
     assert_no_dead_letters(&w);
     let log = w.read_text(LOG);
@@ -196,18 +201,7 @@ fn a_sigkill_during_the_outage_and_a_restart_while_it_lasts_lose_and_duplicate_n
     }
     pg.start_again();
 
-    let status = wait_timeout(&mut run.child, Duration::from_secs(120)).unwrap_or_else(|| {
-        let _ = sigkill_if_running(&mut run.child);
-        panic!(
-            "the run did not finish after the outage:\n{}",
-            w.tail(LOG, 30)
-        )
-    });
-    assert!(
-        status.success(),
-        "weir failed: {status}\n{}",
-        w.tail(LOG, 30)
-    );
+    finishes_after_the_outage(&w, &mut run);
     ledger.assert_exactly_once(&pg, "orders", "after SIGKILL during the outage");
     assert_eq!(
         pg.count("SELECT count(*) FROM pg_prepared_xacts"),
