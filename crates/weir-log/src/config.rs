@@ -50,8 +50,13 @@ pub struct LogConfig {
     pub max_record_bytes: u32,
     /// Retention of sealed segments.
     pub retention: Retention,
-    /// Disk quota of the whole log (segment and index files); `None`: unlimited.
+    /// Disk quota of the whole log (segment, index and journal files); `None`: unlimited.
     pub quota_bytes: Option<u64>,
+    /// Size of the journal of a topic with several partitions (used under `Fsync::Always`):
+    /// one fsync of it makes a group of appends to several partitions durable. When full, the
+    /// segments written since it was last reused are synced and it is reused from its start.
+    /// Recovery after a crash reads at most this much of it.
+    pub journal_bytes: u64,
 }
 
 impl Default for LogConfig {
@@ -63,6 +68,7 @@ impl Default for LogConfig {
             max_record_bytes: 8 * 1024 * 1024,
             retention: Retention::default(),
             quota_bytes: None,
+            journal_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -98,6 +104,12 @@ impl LogConfig {
         }
         if self.retention.check_interval.is_some_and(|d| d.is_zero()) {
             problems.push("retention check_interval must be more than zero".to_owned());
+        }
+        if self.journal_bytes < 4096 {
+            problems.push(format!(
+                "journal_bytes must be at least 4096 (is {})",
+                self.journal_bytes
+            ));
         }
         if self.quota_bytes == Some(0) {
             problems.push("quota_bytes must be more than zero".to_owned());

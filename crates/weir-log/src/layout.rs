@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! <root>/topics/<topic>/topic.meta
+//! <root>/topics/<topic>/journal
 //! <root>/topics/<topic>/<partition>/<base offset, 20 digits>.log
 //! <root>/topics/<topic>/<partition>/<base offset, 20 digits>.index
 //! <root>/topics/<topic>/<partition>/<base offset, 20 digits>.timeindex
@@ -54,6 +55,10 @@ impl Layout {
 
     pub fn topic_meta(&self, topic: &str) -> PathBuf {
         self.topic_dir(topic).join("topic.meta")
+    }
+
+    pub fn topic_journal(&self, topic: &str) -> PathBuf {
+        self.topic_dir(topic).join("journal")
     }
 
     pub fn partition(&self, topic: &str, partition: u32) -> PartitionLayout {

@@ -23,8 +23,9 @@
 //!
 //! 1. **Acknowledged means durable** under [`Fsync::Always`]: an append returns `Ok` only after
 //!    the bytes of its records were written and `fdatasync`ed (and, for a new segment, the
-//!    directory entry synced). Concurrent appends share one write and one fsync (group commit,
-//!    see `writer.rs`). Under [`Fsync::Interval`] and [`Fsync::Never`] `Ok` means "written to
+//!    directory entry synced) — to its segment, or, when its group commit spans several
+//!    partitions of the topic, to the topic's journal (see below). Concurrent appends to a
+//!    topic share one write per partition and one fsync (group commit, see `topic_writer.rs`). Under [`Fsync::Interval`] and [`Fsync::Never`] `Ok` means "written to
 //!    the OS"; a crash may lose a suffix of acknowledged records, never a record in the middle.
 //! 2. **Readers see only visible records**: under `Always` those are exactly the acknowledged
 //!    ones, so a reader never sees a record a crash could take back.
@@ -47,7 +48,8 @@
 //! 8. **The disk quota** (`quota_bytes`, whole log) is checked before an append is queued; an
 //!    append that does not fit fails with [`Error::QuotaExceeded`], the one retryable error
 //!    ([`Error::is_retryable`]), naming quota and usage. Segment headers and index files written
-//!    when a segment is sealed are counted but may take usage a few KiB past the quota.
+//!    when a segment is sealed, and the journal as it grows to `journal_bytes`, are counted
+//!    but may take usage past the quota (a few KiB; the journal once, up to its size).
 //!
 //! # On-disk format
 //!
@@ -55,6 +57,7 @@
 //!
 //! ```text
 //! <dir>/topics/<topic>/topic.meta                  "WTOP" | version u32 = 1 | partitions u32 | crc32c u32
+//! <dir>/topics/<topic>/journal                     the topic's journal (several partitions, Fsync::Always)
 //! <dir>/topics/<topic>/<p>/<base:020>.log          segment: header, then frames back to back
 //! <dir>/topics/<topic>/<p>/<base:020>.index        sparse offset index (sealed segments only)
 //! <dir>/topics/<topic>/<p>/<base:020>.timeindex    time index (sealed segments only)
@@ -91,6 +94,14 @@
 //! every frame's CRC — and the files are rebuilt. This keeps opening a log with many sealed
 //! segments cheap without making any index file something that can lose data.
 //!
+//! **The journal** of a topic with several partitions (format in `journal.rs`) makes a group
+//! commit that spans partitions durable with one fsync: each partition's frames go to its
+//! segment unsynced and, as one entry per partition, to the journal, which alone is fsynced.
+//! Before the journal is reused from its start (once `journal_bytes` are written), every
+//! segment written since its last reuse is synced; entries carry the journal's generation so
+//! leftovers of an earlier one are never read as new. A group that touches one partition is
+//! fsynced in its segment and does not use the journal.
+//!
 //! # Recovery
 //!
 //! On open, per partition (the report is returned by [`Log::recovery_report`] and logged):
@@ -111,13 +122,20 @@
 //!   complete, so damage there is real corruption, which is the operator's to judge, and
 //!   cutting it would silently drop acknowledged records and every segment after it.
 //! - Committed consumer offsets are loaded; a damaged one counts as 0 (holds back retention).
+//! - Per topic, after its partitions: **the journal is replayed**. Every record it holds past
+//!   what a partition's segments hold (after a cut, or where a crash lost unsynced segment
+//!   writes) is written to the segment again and synced; the count is reported
+//!   ([`PartitionRecovery::replayed`]). Then the journal starts its next generation. A torn or
+//!   damaged tail of the journal ends it (those groups were never acknowledged).
 //!
 //! # Threads
 //!
-//! One writer thread per partition (all writes of the partition happen there) and, if
+//! One writer thread per topic (all writes of its partitions and its journal happen there) and,
+//! if
 //! `retention.check_interval` is set, one retention thread per log. Appends block the calling
 //! thread ([`Partition::append`]) or return a runtime-agnostic future
-//! ([`Partition::append_async`]); readers can block with a timeout ([`Reader::read_wait`]) or
+//! ([`Partition::append_async`], or [`Partition::append_all`] for several partitions in one
+//! group commit); readers can block with a timeout ([`Reader::read_wait`]) or
 //! await [`Reader::wait`].
 //!
 //! Not done (yet): a lock against two processes opening the same directory; deleting topics
@@ -133,15 +151,19 @@ mod consumer;
 mod error;
 mod format;
 mod index;
+mod journal;
 mod layout;
 mod log;
 mod partition;
 mod reader;
 mod recovery;
+mod replay;
 mod retention;
 mod segment;
+mod signal;
 mod stats;
 pub mod storage;
+mod topic_writer;
 mod writer;
 
 pub use completion::{AppendAck, AppendFuture};

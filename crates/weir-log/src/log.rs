@@ -9,15 +9,19 @@ use std::thread::{self, JoinHandle};
 use parking_lot::{Mutex, RwLock};
 
 use crate::completion::AppendAck;
-use crate::config::LogConfig;
+use crate::config::{Fsync, LogConfig};
 use crate::error::{Error, Result};
+use crate::journal::{self, Journal};
 use crate::layout::{Layout, check_name, tmp_path};
 use crate::partition::{LogShared, NewRecord, Partition, PartitionShared, now_ms};
 use crate::reader::{Reader, StartAt};
-use crate::recovery::{RecoveryReport, recover_partition, remove_tmp};
+use crate::recovery::{PartitionRecovery, RecoveryReport, recover_partition, remove_tmp};
+use crate::replay::replay;
 use crate::retention::{self, RetentionReport};
+use crate::signal::Signal;
 use crate::stats::{LogStats, TopicStats};
 use crate::storage::{self, DiskStorage, Storage};
+use crate::topic_writer::TopicWriter;
 use crate::writer::Writer;
 
 const TOPIC_MAGIC: [u8; 4] = *b"WTOP";
@@ -65,45 +69,97 @@ impl LogInner {
         Ok(report)
     }
 
-    /// Recovers a partition and starts its writer thread.
-    fn start_partition(
+    /// Recovers a topic's partitions, replays its journal and starts its writer thread.
+    fn start_topic(
         &self,
         topic: &str,
-        id: u32,
-    ) -> Result<(Partition, crate::recovery::PartitionRecovery)> {
+        partitions: u32,
+    ) -> Result<(Vec<Partition>, Vec<PartitionRecovery>)> {
         let shared = &self.shared;
-        let layout = shared.layout.partition(topic, id);
-        let rec = recover_partition(shared.storage.as_ref(), &layout, &shared.config, topic, id)?;
-        shared.add_usage(rec.bytes);
-        let Some(active) = rec.segments.last().cloned() else {
-            return Err(Error::io(
-                "recover",
-                &layout.dir,
-                std::io::Error::other("no segment"),
+        let storage = shared.storage.as_ref();
+        let signal = Arc::new(Signal::default());
+        let mut parts = Vec::new();
+        let mut writers = Vec::new();
+        let mut reports = Vec::new();
+        for id in 0..partitions {
+            let layout = shared.layout.partition(topic, id);
+            let rec = recover_partition(storage, &layout, &shared.config, topic, id)?;
+            shared.add_usage(rec.bytes);
+            let Some(active) = rec.segments.last().cloned() else {
+                return Err(Error::io(
+                    "recover",
+                    &layout.dir,
+                    std::io::Error::other("no segment"),
+                ));
+            };
+            let part = Arc::new(PartitionShared::new(
+                shared.clone(),
+                topic,
+                id,
+                rec.segments,
+                rec.next_offset,
+                rec.consumers,
+                signal.clone(),
             ));
-        };
-        let part = Arc::new(PartitionShared::new(
-            shared.clone(),
-            topic,
-            id,
-            rec.segments,
-            rec.next_offset,
-            rec.consumers,
-        ));
-        let writer = Writer::new(part.clone(), active);
+            writers.push(Writer::new(part.clone(), active));
+            parts.push(Partition { shared: part });
+            reports.push(rec.report);
+        }
+        let journal = self.open_journal(topic, partitions, &mut writers, &mut reports)?;
+        let topic_writer = TopicWriter::new(shared.clone(), writers, journal, signal);
         let handle = thread::Builder::new()
-            .name(format!("weir-log-{id}"))
-            .spawn(move || writer.run())
-            .map_err(|e| Error::io("spawn writer for", &layout.dir, e))?;
+            .name(format!("wlog-{topic}"))
+            .spawn(move || topic_writer.run())
+            .map_err(|e| Error::io("spawn writer for", shared.layout.topic_dir(topic), e))?;
         self.writers.lock().push(handle);
-        Ok((Partition { shared: part }, rec.report))
+        Ok((parts, reports))
+    }
+
+    /// Replays what the topic's journal holds past the partitions' segments, then starts its
+    /// next generation, or removes it when the topic does not use one (a single partition, or
+    /// appends not fsynced).
+    fn open_journal(
+        &self,
+        topic: &str,
+        partitions: u32,
+        writers: &mut [Writer],
+        reports: &mut [PartitionRecovery],
+    ) -> Result<Option<Journal>> {
+        let shared = &self.shared;
+        let storage = shared.storage.as_ref();
+        let path = shared.layout.topic_journal(topic);
+        let topic_dir = shared.layout.topic_dir(topic);
+        let found = journal::read(storage, &path).map_err(|e| Error::io("read", &path, e))?;
+        if let Some(contents) = &found {
+            let restored = replay(contents, &path, writers, reports)?;
+            shared.add_usage(restored);
+        }
+        if partitions < 2 || shared.config.fsync != Fsync::Always {
+            if found.is_some() {
+                storage
+                    .remove_file(&path)
+                    .and_then(|()| storage.sync_dir(&topic_dir))
+                    .map_err(|e| Error::io("remove", &path, e))?;
+            }
+            return Ok(None);
+        }
+        let previous = found.as_ref().map_or(0, |c| c.generation);
+        let journal = Journal::start(storage, &path, previous, shared.config.journal_bytes)
+            .map_err(|e| Error::io("start", &path, e))?;
+        if found.is_none() {
+            storage
+                .sync_dir(&topic_dir)
+                .map_err(|e| Error::io("sync directory", &topic_dir, e))?;
+        }
+        shared.add_usage(journal.len());
+        Ok(Some(journal))
     }
 }
 
 /// An embedded durable log: topics of partitions of segment files in one directory.
 ///
 /// Opening recovers every partition (see the crate doc) and starts one writer thread per
-/// partition. Dropping the log (or [`Log::close`]) flushes and fsyncs what is queued and stops
+/// topic. Dropping the log (or [`Log::close`]) flushes and fsyncs what is queued and stops
 /// the threads; [`Partition`] handles outliving it refuse appends with [`Error::Closed`].
 #[derive(Debug)]
 pub struct Log {
@@ -173,12 +229,8 @@ impl Log {
                 log.report.incomplete_topics.push(name);
                 continue;
             };
-            let mut parts = Vec::new();
-            for id in 0..partitions {
-                let (part, rec) = log.inner.start_partition(&name, id)?;
-                log.report.partitions.push(rec);
-                parts.push(part);
-            }
+            let (parts, reports) = log.inner.start_topic(&name, partitions)?;
+            log.report.partitions.extend(reports);
             log.inner.topics.write().insert(name, parts);
         }
         log.report.log();
@@ -231,10 +283,7 @@ impl Log {
         let meta = shared.layout.topic_meta(name);
         storage::write_atomic(storage, &meta, &tmp_path(&meta), &encode_meta(partitions))
             .map_err(|e| Error::io("write", &meta, e))?;
-        let mut parts = Vec::new();
-        for id in 0..partitions {
-            parts.push(self.inner.start_partition(name, id)?.0);
-        }
+        let (parts, _) = self.inner.start_topic(name, partitions)?;
         topics.insert(name.to_owned(), parts);
         Ok(())
     }
@@ -371,7 +420,7 @@ impl Log {
         let parts = self.inner.all_partitions();
         for p in &parts {
             p.shared.queue.lock().closing = true;
-            p.shared.queue_cv.notify_all();
+            p.shared.signal.notify();
         }
         let writers = std::mem::take(&mut *self.inner.writers.lock());
         for w in writers {

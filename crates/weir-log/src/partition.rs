@@ -10,6 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::signal::Signal;
+
 use crate::completion::{AppendAck, AppendFuture, Completion};
 use crate::config::LogConfig;
 use crate::consumer;
@@ -199,7 +201,8 @@ pub(crate) struct PartitionShared {
     /// Oldest first; the last one is the active segment. Never empty.
     pub segments: Mutex<Vec<Arc<Segment>>>,
     pub queue: Mutex<Queue>,
-    pub queue_cv: Condvar,
+    /// Wakes the topic's writer thread.
+    pub signal: Arc<Signal>,
     pub tail: Mutex<Tail>,
     pub tail_cv: Condvar,
     /// Offset after the last record readers may see (fsynced under `Fsync::Always`).
@@ -216,6 +219,7 @@ impl PartitionShared {
         segments: Vec<Arc<Segment>>,
         next_offset: u64,
         consumers: BTreeMap<String, u64>,
+        signal: Arc<Signal>,
     ) -> Self {
         Self {
             layout: log.layout.partition(topic, id),
@@ -227,7 +231,7 @@ impl PartitionShared {
                 next_offset,
                 ..Queue::default()
             }),
-            queue_cv: Condvar::new(),
+            signal,
             tail: Mutex::new(Tail {
                 visible_next: next_offset,
                 ..Tail::default()
@@ -290,8 +294,13 @@ impl PartitionShared {
         })
     }
 
-    /// Queues records for the writer; the completion fires when they are acknowledged.
-    fn enqueue(&self, records: &[NewRecord<'_>]) -> Result<(AppendAck, Arc<Completion>)> {
+    /// Queues records for the writer and, if `wake`, wakes it; the completion fires when they
+    /// are acknowledged.
+    fn enqueue(
+        &self,
+        records: &[NewRecord<'_>],
+        wake: bool,
+    ) -> Result<(AppendAck, Arc<Completion>)> {
         let max = u64::from(self.log.config.max_record_bytes);
         let mut total = 0u64;
         for r in records {
@@ -306,11 +315,11 @@ impl PartitionShared {
         } else {
             0
         };
-        let mut q = self.queue.lock();
-        if let Some(err) = self.refusal(&q) {
+        let mut guard = self.queue.lock();
+        if let Some(err) = self.refusal(&guard) {
             return Err(err);
         }
-        let first = q.next_offset;
+        let first = guard.next_offset;
         if records.is_empty() {
             return Ok((
                 AppendAck {
@@ -321,7 +330,7 @@ impl PartitionShared {
             ));
         }
         self.log.reserve(total)?;
-        let q = &mut *q;
+        let q = &mut *guard;
         for (i, r) in records.iter().enumerate() {
             let offset = first + i as u64;
             let timestamp_ms = r.timestamp_ms.unwrap_or(now);
@@ -339,7 +348,10 @@ impl PartitionShared {
             first_offset: first,
             next_offset: q.next_offset,
         };
-        self.queue_cv.notify_one();
+        drop(guard);
+        if wake {
+            self.signal.notify();
+        }
         Ok((ack, completion))
     }
 
@@ -352,7 +364,7 @@ impl PartitionShared {
             }
             q.requests.push((request, completion.clone()));
         }
-        self.queue_cv.notify_one();
+        self.signal.notify();
         completion.wait()
     }
 }
@@ -388,17 +400,42 @@ impl Partition {
     /// after which the partition is poisoned and every further append fails with
     /// [`Error::Poisoned`]; [`Error::Closed`].
     pub fn append(&self, records: &[NewRecord<'_>]) -> Result<AppendAck> {
-        let (ack, completion) = self.shared.enqueue(records)?;
+        let (ack, completion) = self.shared.enqueue(records, true)?;
         completion.wait().map(|()| ack)
     }
 
     /// Queues records now and returns a future of their acknowledgement (see
     /// [`Partition::append`]). Runtime-agnostic: the log's writer thread wakes the task.
     pub fn append_async(&self, records: &[NewRecord<'_>]) -> AppendFuture {
-        match self.shared.enqueue(records) {
+        match self.shared.enqueue(records, true) {
             Ok((ack, completion)) => AppendFuture::queued(ack, completion),
             Err(err) => AppendFuture::failed(err),
         }
+    }
+
+    /// Queues appends to several partitions, then wakes each topic's writer once: appends to
+    /// partitions of one topic made this way go into one group commit, made durable by one
+    /// fsync of the topic's journal rather than one per partition (see
+    /// [`Partition::append_async`] for each future).
+    pub fn append_all(appends: &[(&Partition, &[NewRecord<'_>])]) -> Vec<AppendFuture> {
+        let mut signals: Vec<&Arc<Signal>> = Vec::new();
+        let futures = appends
+            .iter()
+            .map(|(p, records)| {
+                let signal = &p.shared.signal;
+                if !signals.iter().any(|s| Arc::ptr_eq(s, signal)) {
+                    signals.push(signal);
+                }
+                match p.shared.enqueue(records, false) {
+                    Ok((ack, completion)) => AppendFuture::queued(ack, completion),
+                    Err(err) => AppendFuture::failed(err),
+                }
+            })
+            .collect();
+        for s in signals {
+            s.notify();
+        }
+        futures
     }
 
     /// Makes every record appended so far durable (useful under `Fsync::Interval`/`Never`).

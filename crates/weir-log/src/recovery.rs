@@ -62,6 +62,9 @@ pub struct PartitionRecovery {
     pub next_offset: u64,
     /// The tail cut from the active segment, if any.
     pub truncation: Option<Truncation>,
+    /// Records restored from the topic's journal after the cut (or after what a crash left in
+    /// the segments): acknowledged records whose segment writes had not been synced yet.
+    pub replayed: u64,
     /// Damage in sealed segments (left in place, reported again on read).
     pub corruption: Vec<CorruptionFound>,
     /// Index files rebuilt from their segment because they were missing or damaged.
@@ -78,6 +81,7 @@ impl PartitionRecovery {
     #[must_use]
     pub fn is_clean(&self) -> bool {
         self.truncation.is_none()
+            && self.replayed == 0
             && self.corruption.is_empty()
             && self.rebuilt_indexes.is_empty()
             && self.removed_files.is_empty()
@@ -127,6 +131,15 @@ impl RecoveryReport {
                     "weir-log: cut a torn or corrupt tail"
                 );
             }
+            if p.replayed > 0 {
+                tracing::info!(
+                    topic = %p.topic,
+                    partition = p.partition,
+                    records = p.replayed,
+                    next_offset = p.next_offset,
+                    "weir-log: restored acknowledged records from the topic's journal"
+                );
+            }
             for c in &p.corruption {
                 tracing::warn!(
                     topic = %p.topic,
@@ -174,6 +187,9 @@ impl fmt::Display for RecoveryReport {
                     t.first_lost_offset,
                     t.damage
                 )?;
+            }
+            if p.replayed > 0 {
+                write!(f, " {} records restored from the journal", p.replayed)?;
             }
             for c in &p.corruption {
                 write!(

@@ -1,18 +1,16 @@
-//! The writer thread of a partition: the only code that writes its segments.
-//!
-//! Group commit: appenders encode their frames into the partition's queue (under a short lock)
-//! and wait. The writer takes everything queued at once, writes it with one positional write
-//! per segment touched, fsyncs once (under `Fsync::Always`), makes it visible to readers and
-//! acknowledges every appender of the batch. While it fsyncs, the next batch forms. A failed
-//! write or fsync poisons the partition: the batch's appenders get the I/O error, every later
-//! append `Error::Poisoned`; what reached the disk is sorted out by recovery on the next open.
+//! The writing side of a partition: the only code that writes its segments. Its topic's writer
+//! thread (`topic_writer.rs`) drives it: takes what appenders queued, writes it with one
+//! positional write per segment touched, has it made durable, then handles requests, makes the
+//! records visible and acknowledges. A failed write or fsync poisons the partition: the batch's
+//! appenders get the I/O error, every later append `Error::Poisoned`; what reached the disk is
+//! sorted out by recovery on the next open.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crate::config::Fsync;
+use crate::completion::Completion;
 use crate::error::{Error, Result};
 use crate::format::{SEGMENT_HEADER_LEN, segment_header};
 use crate::index::{SealedSummary, encode_offset_index, encode_time_index};
@@ -21,7 +19,15 @@ use crate::partition::{Batch, PartitionShared, Request};
 use crate::segment::Segment;
 use crate::storage::{Storage, StorageFile};
 
-/// State owned by the writer thread.
+/// What the writer took from a partition's queue in one go.
+pub(crate) struct Taken {
+    pub batch: Batch,
+    pub requests: Vec<(Request, Arc<Completion>)>,
+    pub closing: bool,
+    pub poisoned: Option<String>,
+}
+
+/// The writing side of one partition, driven by its topic's writer thread.
 pub(crate) struct Writer {
     shared: Arc<PartitionShared>,
     active: Arc<Segment>,
@@ -40,103 +46,75 @@ impl Writer {
         }
     }
 
-    /// Runs until the partition is closed.
-    pub fn run(mut self) {
-        let fsync = self.shared.log.config.fsync;
-        loop {
-            let (mut batch, requests, closing, poisoned) = {
-                let mut q = self.shared.queue.lock();
-                loop {
-                    if !q.pending.records.is_empty() || !q.requests.is_empty() || q.closing {
-                        break;
-                    }
-                    match (fsync, self.dirty_since) {
-                        (Fsync::Interval(every), Some(since)) => {
-                            let deadline = since + every;
-                            if Instant::now() >= deadline {
-                                break;
-                            }
-                            self.shared.queue_cv.wait_until(&mut q, deadline);
-                        }
-                        _ => self.shared.queue_cv.wait(&mut q),
-                    }
-                }
-                let batch = std::mem::replace(&mut q.pending, std::mem::take(&mut self.spare));
-                (
-                    batch,
-                    std::mem::take(&mut q.requests),
-                    q.closing,
-                    q.poisoned.clone(),
-                )
-            };
-            let outcome = match poisoned {
-                Some(cause) => Err(Error::Poisoned {
-                    topic: self.shared.topic.clone(),
-                    partition: self.shared.id,
-                    cause,
-                }),
-                None => self.process(&batch, &requests, closing),
-            };
-            if let Err(err) = &outcome {
-                let mut q = self.shared.queue.lock();
-                if q.poisoned.is_none() {
-                    tracing::error!(
-                        topic = %self.shared.topic,
-                        partition = self.shared.id,
-                        error = %err,
-                        "weir-log: write failed, partition poisoned: it refuses appends until reopened"
-                    );
-                    q.poisoned = Some(err.to_string());
-                }
-            }
-            for waiter in batch.waiters.drain(..) {
-                waiter.complete(outcome.clone());
-            }
-            for (_, waiter) in requests {
-                waiter.complete(outcome.clone());
-            }
-            batch.clear();
-            self.spare = batch;
-            if closing {
-                self.shared.close_tail();
-                return;
-            }
+    /// Takes everything queued for the writer.
+    pub fn take(&mut self) -> Taken {
+        let mut q = self.shared.queue.lock();
+        let batch = std::mem::replace(&mut q.pending, std::mem::take(&mut self.spare));
+        Taken {
+            batch,
+            requests: std::mem::take(&mut q.requests),
+            closing: q.closing,
+            poisoned: q.poisoned.clone(),
         }
     }
 
-    fn process(
-        &mut self,
-        batch: &Batch,
-        requests: &[(Request, Arc<crate::completion::Completion>)],
-        closing: bool,
-    ) -> Result<()> {
-        let fsync = self.shared.log.config.fsync;
-        if !batch.records.is_empty() {
-            self.write(batch)?;
-            self.shared.counters.batches.fetch_add(1, Ordering::Relaxed);
+    /// Answers what was taken with `outcome`, poisoning the partition if it is an error, and
+    /// keeps the batch's buffers for the next one.
+    pub fn finish(&mut self, mut taken: Taken, outcome: &Result<()>) {
+        if let Err(err) = outcome {
+            let mut q = self.shared.queue.lock();
+            if q.poisoned.is_none() {
+                tracing::error!(
+                    topic = %self.shared.topic,
+                    partition = self.shared.id,
+                    error = %err,
+                    "weir-log: write failed, partition poisoned: it refuses appends until reopened"
+                );
+                q.poisoned = Some(err.to_string());
+            }
         }
-        if requests.iter().any(|(r, _)| *r == Request::Roll)
+        for waiter in taken.batch.waiters.drain(..) {
+            waiter.complete(outcome.clone());
+        }
+        for (_, waiter) in taken.requests {
+            waiter.complete(outcome.clone());
+        }
+        taken.batch.clear();
+        self.spare = taken.batch;
+        if taken.closing {
+            self.shared.close_tail();
+        }
+    }
+
+    /// The partition this writer writes.
+    pub fn shared(&self) -> &Arc<PartitionShared> {
+        &self.shared
+    }
+
+    /// When the oldest write not yet synced to the segment happened.
+    pub fn dirty_since(&self) -> Option<Instant> {
+        self.dirty_since
+    }
+
+    /// Handles roll and sync requests and closing after the batch is written and durable, then
+    /// makes the records visible.
+    pub fn after_batch(&mut self, taken: &Taken) -> Result<()> {
+        if taken.requests.iter().any(|(r, _)| *r == Request::Roll)
             && self.active.end() > SEGMENT_HEADER_LEN
         {
             let next = self.active.next_offset();
             self.roll(next)?;
         }
-        let sync_requested = requests.iter().any(|(r, _)| *r == Request::Sync);
-        if let Some(since) = self.dirty_since {
-            let due = match fsync {
-                Fsync::Always => true,
-                Fsync::Interval(every) => since.elapsed() >= every,
-                Fsync::Never => false,
-            };
-            if due || sync_requested || closing {
-                self.sync_active()?;
-            }
+        let sync_requested = taken.requests.iter().any(|(r, _)| *r == Request::Sync);
+        if self.dirty_since.is_some() && (sync_requested || taken.closing) {
+            self.sync_active()?;
         }
         self.shared.publish(self.active.next_offset());
         Ok(())
     }
 
-    fn sync_active(&mut self) -> Result<()> {
+    /// Syncs the active segment.
+    pub fn sync_active(&mut self) -> Result<()> {
         self.active
             .file
             .sync_data()
@@ -148,7 +126,7 @@ impl Writer {
 
     /// Writes a batch, rolling to a new segment where the next frame would take the active one
     /// past `segment_bytes` (a segment always takes at least one frame).
-    fn write(&mut self, batch: &Batch) -> Result<()> {
+    pub fn write(&mut self, batch: &Batch) -> Result<()> {
         let shared = self.shared.clone();
         let config = &shared.log.config;
         let mut pos = self.active.end();

@@ -359,31 +359,47 @@ fn check_key(k: &str) -> Result<(), IngestError> {
 }
 
 /// Appends, for each `(partition, skip)` of `plan`, that partition's records from index `skip`
-/// on, the first of them tagged with `tag`; all partitions are queued before any is awaited,
-/// so they share the writers' group commits. Results in `plan` order.
+/// on, the first of them tagged with `tag`; all partitions are queued before the writer is
+/// woken, so they go into one group commit. Results in `plan` order.
 async fn append(
     route: &Route,
     batch: &Batch,
     plan: &[(u32, usize)],
     tag: Option<&str>,
 ) -> Vec<Result<weir_log::AppendAck, weir_log::Error>> {
-    let mut futures = Vec::with_capacity(plan.len());
-    for &(p, skip) in plan {
-        let records = batch
-            .group(p)
-            .map_or(&[][..], |g| &g.records[skip.min(g.records.len())..]);
-        let keys = prepare::key_bytes(records, tag);
-        let new: Vec<NewRecord<'_>> = records
-            .iter()
-            .zip(&keys)
-            .map(|(r, k)| NewRecord {
-                key: k.as_deref(),
-                value: &r.value,
-                timestamp_ms: None,
-            })
-            .collect();
-        futures.push(route.partitions[p as usize].append_async(&new));
-    }
+    let groups: Vec<&[prepare::Prepared]> = plan
+        .iter()
+        .map(|&(p, skip)| {
+            batch
+                .group(p)
+                .map_or(&[][..], |g| &g.records[skip.min(g.records.len())..])
+        })
+        .collect();
+    let keys: Vec<_> = groups
+        .iter()
+        .map(|records| prepare::key_bytes(records, tag))
+        .collect();
+    let news: Vec<Vec<NewRecord<'_>>> = groups
+        .iter()
+        .zip(&keys)
+        .map(|(records, keys)| {
+            records
+                .iter()
+                .zip(keys)
+                .map(|(r, k)| NewRecord {
+                    key: k.as_deref(),
+                    value: &r.value,
+                    timestamp_ms: None,
+                })
+                .collect()
+        })
+        .collect();
+    let appends: Vec<(&weir_log::Partition, &[NewRecord<'_>])> = plan
+        .iter()
+        .zip(&news)
+        .map(|(&(p, _), new)| (&route.partitions[p as usize], &new[..]))
+        .collect();
+    let futures = weir_log::Partition::append_all(&appends);
     let mut results = Vec::with_capacity(futures.len());
     for f in futures {
         results.push(f.await);
