@@ -165,3 +165,43 @@ fn a_failed_journal_fsync_poisons_every_partition_of_the_topic() {
     let log = open(&image);
     assert_eq!(self::values(&log), expected(1, 1));
 }
+
+/// On a real file system: the tail of a partition's segment is lost (as unsynced writes are in
+/// a power cut) while the journal holds it; reopening cuts the torn frame and restores every
+/// record from the journal, and reports both.
+#[test]
+fn a_segment_tail_lost_on_disk_is_restored_from_the_journal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        ..LogConfig::default()
+    };
+    let log = Log::open(dir.path(), config.clone()).expect("open");
+    log.ensure_topic("t", PARTITIONS).expect("topic");
+    let mut serial = 0;
+    for _ in 0..20 {
+        serial = append_group(&parts(&log), serial, 3);
+    }
+    log.close().expect("close");
+
+    let segment = dir.path().join("topics/t/2/00000000000000000000.log");
+    let len = std::fs::metadata(&segment).expect("segment").len();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .expect("open segment");
+    // Cut into the middle of a frame, some records back.
+    file.set_len(len - 1000).expect("cut");
+    drop(file);
+
+    let log = Log::open(dir.path(), config).expect("reopen");
+    log.ensure_topic("t", PARTITIONS).expect("topic");
+    let report = log.recovery_report().clone();
+    let p2 = &report.partitions[2];
+    let cut = p2.truncation.as_ref().expect("the torn frame is cut");
+    assert!(p2.replayed >= 1000 / 300, "{report}");
+    assert_eq!(p2.next_offset, 60, "{report}");
+    assert_eq!(cut.first_lost_offset + p2.replayed, 60, "{report}");
+    assert_eq!(report.corruption().count(), 0, "{report}");
+    assert_eq!(values(&log), expected(20, 3));
+}
