@@ -50,12 +50,14 @@ pub struct LogConfig {
     pub max_record_bytes: u32,
     /// Retention of sealed segments.
     pub retention: Retention,
-    /// Disk quota of the whole log (segment, index and journal files); `None`: unlimited.
+    /// Disk quota of the whole log (segment and index files); `None`: unlimited.
     pub quota_bytes: Option<u64>,
     /// Size of the journal of a topic with several partitions (used under `Fsync::Always`):
     /// one fsync of it makes a group of appends to several partitions durable. When full, the
     /// segments written since it was last reused are synced and it is reused from its start.
-    /// Recovery after a crash reads at most this much of it.
+    /// Recovery after a crash reads at most this much of it. Journals are outside the quota:
+    /// each takes up to this much besides (a fixed size, not growing with the data), so that
+    /// an append that fits the quota is never refused for the journal's sake.
     pub journal_bytes: u64,
 }
 

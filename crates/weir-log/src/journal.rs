@@ -138,8 +138,6 @@ pub(crate) struct Journal {
     generation: u64,
     /// Where the next entry goes.
     pos: u64,
-    /// Bytes the file has (it only grows; reused from the header on at each checkpoint).
-    len: u64,
     /// Size at which the journal is reused from the start.
     capacity: u64,
     /// Entries of the group being written.
@@ -160,13 +158,11 @@ impl Journal {
             Err(e) if e.kind() == io::ErrorKind::NotFound => storage.create(path)?,
             Err(e) => return Err(e),
         };
-        let len = file.size()?;
         let mut journal = Journal {
             path: path.to_path_buf(),
             file,
             generation: previous,
             pos: HEADER_LEN,
-            len,
             capacity,
             buf: Vec::new(),
         };
@@ -180,7 +176,6 @@ impl Journal {
         self.generation += 1;
         self.file.write_all_at(&header(self.generation), 0)?;
         self.file.sync_data()?;
-        self.len = self.len.max(HEADER_LEN);
         self.pos = HEADER_LEN;
         Ok(())
     }
@@ -200,12 +195,11 @@ impl Journal {
         (entries * ENTRY_OVERHEAD + frames) as u64
     }
 
-    /// Writes the entries `(partition, frames)` with one write and syncs them. Returns by how
-    /// many bytes the file grew.
+    /// Writes the entries `(partition, frames)` with one write and syncs them.
     pub fn write_synced<'a>(
         &mut self,
         entries: impl IntoIterator<Item = (u32, &'a [u8])>,
-    ) -> io::Result<u64> {
+    ) -> io::Result<()> {
         self.buf.clear();
         for (partition, frames) in entries {
             encode_entry(&mut self.buf, self.generation, partition, frames);
@@ -213,14 +207,7 @@ impl Journal {
         self.file.write_all_at(&self.buf, self.pos)?;
         self.file.sync_data()?;
         self.pos += self.buf.len() as u64;
-        let grown = self.pos.saturating_sub(self.len);
-        self.len = self.len.max(self.pos);
-        Ok(grown)
-    }
-
-    /// Bytes of the file.
-    pub fn len(&self) -> u64 {
-        self.len
+        Ok(())
     }
 }
 

@@ -48,8 +48,8 @@
 //! 8. **The disk quota** (`quota_bytes`, whole log) is checked before an append is queued; an
 //!    append that does not fit fails with [`Error::QuotaExceeded`], the one retryable error
 //!    ([`Error::is_retryable`]), naming quota and usage. Segment headers and index files written
-//!    when a segment is sealed, and the journal as it grows to `journal_bytes`, are counted
-//!    but may take usage past the quota (a few KiB; the journal once, up to its size).
+//!    when a segment is sealed are counted but may take usage a few KiB past the quota. A
+//!    topic's journal (at most `journal_bytes`, fixed) is outside the quota.
 //!
 //! # On-disk format
 //!

@@ -151,7 +151,6 @@ impl LogInner {
                 .sync_dir(&topic_dir)
                 .map_err(|e| Error::io("sync directory", &topic_dir, e))?;
         }
-        shared.add_usage(journal.len());
         Ok(Some(journal))
     }
 }

@@ -165,11 +165,9 @@ impl TopicWriter {
         let entries = written
             .iter()
             .map(|&i| (self.writers[i].shared().id, taken[i].batch.bytes.as_slice()));
-        let grown = journal
+        journal
             .write_synced(entries)
-            .map_err(|e| Error::io("write", &journal.path, e))?;
-        self.log.add_usage(grown);
-        Ok(())
+            .map_err(|e| Error::io("write", &journal.path, e))
     }
 
     /// Syncs every segment written since the journal's generation began, then starts the next

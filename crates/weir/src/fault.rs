@@ -3,8 +3,11 @@
 //! `WEIR_FAULT_ABORT_ON=field=value` aborts the whole process, and `WEIR_FAULT_PANIC_ON=field=value`
 //! panics the lane, when a record whose top-level `field` equals `value` (compared as text) is
 //! processed. They stand in for a bug that a particular record triggers.
+//! `WEIR_FAULT_INGEST_PAUSE_MS=n` makes every ingest request wait `n` ms between its quota check
+//! and its append, so tests can make concurrent requests meet in that window.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use crate::record::Record;
 
@@ -65,4 +68,18 @@ pub fn fields() -> Vec<String> {
         .filter_map(rule)
         .map(|r| r.field)
         .collect()
+}
+
+/// Waits as long as `WEIR_FAULT_INGEST_PAUSE_MS` says (not at all without it).
+pub async fn ingest_pause() {
+    static PAUSE: OnceLock<Option<Duration>> = OnceLock::new();
+    let pause = PAUSE.get_or_init(|| {
+        std::env::var("WEIR_FAULT_INGEST_PAUSE_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .map(Duration::from_millis)
+    });
+    if let Some(pause) = pause {
+        tokio::time::sleep(*pause).await;
+    }
 }

@@ -227,6 +227,8 @@ impl Ingest {
             parse()?
         };
         let _reserved = self.reserve(pipeline, route, batch.bytes)?;
+        #[cfg(feature = "fault-injection")]
+        crate::fault::ingest_pause().await;
         match key {
             Some(k) => {
                 let n = self

@@ -139,9 +139,19 @@ impl Workdir {
     /// the log (new lines of `stderr_file` only). Panics with the end of the log if the process
     /// exits or announces nothing within two minutes (a hung start, not a timing assertion).
     pub fn start_server(&self, config: &str, stderr_file: &str) -> Server {
+        self.start_server_env(config, stderr_file, &[])
+    }
+
+    /// [`Workdir::start_server`] with extra environment variables.
+    pub fn start_server_env(
+        &self,
+        config: &str,
+        stderr_file: &str,
+        env: &[(&str, &str)],
+    ) -> Server {
         let path = self.path().join(stderr_file);
         let before = std::fs::metadata(&path).map_or(0, |m| m.len()) as usize;
-        let mut child = self.spawn_run(config, stderr_file);
+        let mut child = self.spawn_run_env(config, stderr_file, env);
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let text = std::fs::read(&path).unwrap_or_default();

@@ -51,17 +51,7 @@ impl Workdir {
     /// `weir run CONFIG --listen 127.0.0.1:0` started in the background, stderr sent to
     /// `stderr_file` (appended), stdout discarded.
     pub fn spawn_run(&self, config: &str, stderr_file: &str) -> Child {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path().join(stderr_file))
-            .expect("open log");
-        self.weir(&["run", config, "--listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn weir")
+        self.spawn_run_env(config, stderr_file, &[])
     }
 
     /// `weir run CONFIG --listen 127.0.0.1:0` to completion.
