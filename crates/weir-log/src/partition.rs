@@ -294,13 +294,8 @@ impl PartitionShared {
         })
     }
 
-    /// Queues records for the writer and, if `wake`, wakes it; the completion fires when they
-    /// are acknowledged.
-    fn enqueue(
-        &self,
-        records: &[NewRecord<'_>],
-        wake: bool,
-    ) -> Result<(AppendAck, Arc<Completion>)> {
+    /// Bytes `records` take in a segment, or why they cannot be appended.
+    fn size_of(&self, records: &[NewRecord<'_>]) -> Result<u64> {
         let max = u64::from(self.log.config.max_record_bytes);
         let mut total = 0u64;
         for r in records {
@@ -310,6 +305,34 @@ impl PartitionShared {
             }
             total += encoded_len(r.key, r.value) as u64;
         }
+        Ok(total)
+    }
+
+    /// Queues records for the writer and, if `wake`, wakes it; the completion fires when they
+    /// are acknowledged.
+    fn enqueue(
+        &self,
+        records: &[NewRecord<'_>],
+        wake: bool,
+    ) -> Result<(AppendAck, Arc<Completion>)> {
+        let total = self.size_of(records)?;
+        if let Some(err) = self.refusal(&self.queue.lock()) {
+            return Err(err);
+        }
+        if total > 0 {
+            self.log.reserve(total)?;
+        }
+        self.enqueue_reserved(records, total, wake)
+    }
+
+    /// Queues records whose `total` bytes of quota are reserved already (given back if the
+    /// partition refuses them).
+    fn enqueue_reserved(
+        &self,
+        records: &[NewRecord<'_>],
+        total: u64,
+        wake: bool,
+    ) -> Result<(AppendAck, Arc<Completion>)> {
         let now = if records.iter().any(|r| r.timestamp_ms.is_none()) {
             now_ms()
         } else {
@@ -317,6 +340,8 @@ impl PartitionShared {
         };
         let mut guard = self.queue.lock();
         if let Some(err) = self.refusal(&guard) {
+            drop(guard);
+            self.log.release(total);
             return Err(err);
         }
         let first = guard.next_offset;
@@ -329,7 +354,6 @@ impl PartitionShared {
                 Completion::done(Ok(())),
             ));
         }
-        self.log.reserve(total)?;
         let q = &mut *guard;
         for (i, r) in records.iter().enumerate() {
             let offset = first + i as u64;
@@ -413,20 +437,44 @@ impl Partition {
         }
     }
 
-    /// Queues appends to several partitions, then wakes each topic's writer once: appends to
-    /// partitions of one topic made this way go into one group commit, made durable by one
-    /// fsync of the topic's journal rather than one per partition (see
-    /// [`Partition::append_async`] for each future).
+    /// Queues appends to several partitions, whole or not at all, then wakes each topic's
+    /// writer once: appends to partitions of one topic made this way go into one group
+    /// commit, made durable by one fsync of the topic's journal rather than one per partition.
+    /// The quota is checked for all of them at once, so a full quota refuses every append of
+    /// the call (each future then fails with [`Error::QuotaExceeded`]), as does a record too
+    /// large in any of them; a poisoned or closed partition refuses only its own. See
+    /// [`Partition::append_async`] for each future. The partitions must be of one log.
     pub fn append_all(appends: &[(&Partition, &[NewRecord<'_>])]) -> Vec<AppendFuture> {
+        let fail_all = |err: Error| {
+            appends
+                .iter()
+                .map(|_| AppendFuture::failed(err.clone()))
+                .collect()
+        };
+        let mut sizes = Vec::with_capacity(appends.len());
+        for (p, records) in appends {
+            match p.shared.size_of(records) {
+                Ok(total) => sizes.push(total),
+                Err(err) => return fail_all(err),
+            }
+        }
+        let total: u64 = sizes.iter().sum();
+        if let Some((first, _)) = appends.first()
+            && total > 0
+            && let Err(err) = first.shared.log.reserve(total)
+        {
+            return fail_all(err);
+        }
         let mut signals: Vec<&Arc<Signal>> = Vec::new();
         let futures = appends
             .iter()
-            .map(|(p, records)| {
+            .zip(sizes)
+            .map(|((p, records), total)| {
                 let signal = &p.shared.signal;
                 if !signals.iter().any(|s| Arc::ptr_eq(s, signal)) {
                     signals.push(signal);
                 }
-                match p.shared.enqueue(records, false) {
+                match p.shared.enqueue_reserved(records, total, false) {
                     Ok((ack, completion)) => AppendFuture::queued(ack, completion),
                     Err(err) => AppendFuture::failed(err),
                 }

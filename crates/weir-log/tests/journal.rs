@@ -236,3 +236,43 @@ fn damage_to_the_journal_after_a_clean_close_loses_nothing() {
         assert_eq!(values(&log), expected(5, 2));
     }
 }
+
+/// Appends made together to several partitions are stored whole or not at all when the quota
+/// runs out: the quota is checked for all of them at once.
+#[test]
+fn appends_made_together_fill_the_quota_whole_or_not_at_all() {
+    let storage = MemStorage::new();
+    let config = LogConfig {
+        quota_bytes: Some(30_000),
+        ..config()
+    };
+    let log = Log::open_with_storage(Arc::new(storage.clone()), "/log", config).expect("open");
+    log.ensure_topic("t", PARTITIONS).expect("topic");
+    let parts = parts(&log);
+    let value = vec![b'v'; 300];
+    let news = [NewRecord::new(&value)];
+    let appends: Vec<(&Partition, &[NewRecord<'_>])> =
+        parts.iter().map(|p| (p, &news[..])).collect();
+    let mut groups = 0;
+    let refused = loop {
+        let results: Vec<_> = Partition::append_all(&appends)
+            .into_iter()
+            .map(weir_log::AppendFuture::wait)
+            .collect();
+        if results.iter().all(Result::is_ok) {
+            groups += 1;
+            assert!(groups < 100, "the quota never ran out");
+            continue;
+        }
+        break results;
+    };
+    for r in &refused {
+        let err = r
+            .as_ref()
+            .expect_err("every append of the group is refused");
+        assert_eq!(err.code(), "quota_exceeded", "{err:?}");
+    }
+    for p in &parts {
+        assert_eq!(read_all(p).len(), groups, "partition {}", p.id());
+    }
+}
