@@ -9,8 +9,9 @@
 //! sync requests, make the records visible and acknowledge every appender. While it fsyncs, the
 //! next group forms.
 //!
-//! Before the journal is reused from its start (a checkpoint), every segment written since the
-//! last checkpoint is synced. A failed journal write or fsync poisons every partition of the
+//! When a group does not fit in what is left of the journal, the thread syncs every segment
+//! written since the last reuse, this group's writes included (which makes the group durable),
+//! and starts the journal's next generation (a checkpoint). A failed journal write or fsync poisons every partition of the
 //! topic: the journal is shared, and nothing is known of what reached it.
 
 use std::sync::Arc;
@@ -132,10 +133,12 @@ impl TopicWriter {
                 let bytes = Journal::entry_bytes(written.len(), frames);
                 match &self.journal {
                     Some(j) if written.len() >= 2 && j.can_take(bytes) => {
-                        if !j.fits(bytes) {
-                            self.checkpoint()?;
+                        if j.fits(bytes) {
+                            self.write_journal(taken, written)
+                        } else {
+                            // Syncs every segment, this group's writes included: durable.
+                            self.checkpoint()
                         }
-                        self.write_journal(taken, written)
                     }
                     _ => {
                         for &i in written {

@@ -106,17 +106,25 @@ fn every_acknowledged_record_survives_power_cuts_across_journal_reuses() {
         let log = open(&storage);
         let parts = parts(&log);
         let mut serial = 0;
-        // 60 groups of ~4 * 3 * 130 bytes: the 4 KiB journal is reused many times and
-        // segments of 8 KiB are sealed along the way.
-        for _ in 0..60 {
+        // 60 groups or more of ~4 * 3 * 130 bytes: the 4 KiB journal is reused many times and
+        // segments of 8 KiB are sealed along the way. The last group is one made durable by
+        // the journal alone (one fsync; a group that fills the journal syncs the segments).
+        let mut groups = 0;
+        loop {
+            let syncs = storage.syncs();
             serial = append_group(&parts, serial, 3);
+            groups += 1;
+            if groups >= 60 && storage.syncs() - syncs == 1 {
+                break;
+            }
+            assert!(groups < 100);
         }
         let image = storage.crash(mode);
         drop(log);
         let log = open(&image);
         let report = log.recovery_report().clone();
         assert_eq!(report.corruption().count(), 0, "{report}");
-        assert_eq!(values(&log), expected(60, 3), "{mode:?}: {report}");
+        assert_eq!(values(&log), expected(groups, 3), "{mode:?}: {report}");
         assert!(
             report.partitions.iter().any(|p| p.replayed > 0),
             "{mode:?}: the last groups were in the journal only: {report}"
@@ -132,7 +140,7 @@ fn every_acknowledged_record_survives_power_cuts_across_journal_reuses() {
             "{}",
             log.recovery_report()
         );
-        assert_eq!(values(&log), expected(61, 3));
+        assert_eq!(values(&log), expected(groups + 1, 3));
     }
 }
 
@@ -275,4 +283,37 @@ fn appends_made_together_fill_the_quota_whole_or_not_at_all() {
     for p in &parts {
         assert_eq!(read_all(p).len(), groups, "partition {}", p.id());
     }
+}
+
+/// A log last run with `Fsync::Always` and reopened with another mode after a power cut still
+/// replays its journal, then removes it (only `always` uses one).
+#[test]
+fn a_journal_left_by_an_always_run_is_replayed_under_another_fsync_mode() {
+    let storage = MemStorage::new();
+    let log = open(&storage);
+    // Two groups fit in the journal without a checkpoint: their segment writes are unsynced.
+    let serial = append_group(&parts(&log), 0, 2);
+    append_group(&parts(&log), serial, 2);
+    let image = storage.crash(CrashMode::DropUnsynced);
+    drop(log);
+    let config = LogConfig {
+        fsync: weir_log::Fsync::Never,
+        ..config()
+    };
+    let log = Log::open_with_storage(Arc::new(image.clone()), "/log", config).expect("open");
+    assert!(
+        log.recovery_report()
+            .partitions
+            .iter()
+            .any(|p| p.replayed > 0),
+        "{}",
+        log.recovery_report()
+    );
+    assert_eq!(values(&log), expected(2, 2));
+    assert!(
+        image
+            .file_bytes(std::path::Path::new("/log/topics/t/journal"))
+            .is_none(),
+        "the journal is removed"
+    );
 }

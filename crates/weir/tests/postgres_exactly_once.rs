@@ -14,7 +14,7 @@ use std::time::Duration;
 use support::Workdir;
 use support::ledger::{self, Ledger};
 use support::postgres::Postgres;
-use support::process::{Kill, sigkill_if_running};
+use support::process::{KillSeries, sigkill_if_running};
 use support::rng::Rng;
 
 const CONFIG: &str = "weir.yaml";
@@ -48,40 +48,42 @@ fn transactional_mode_writes_each_record_once_through_sigkills_and_without_check
     w.write(CONFIG, config(&pg, "transactional", ""));
     let mut rng = Rng::seeded("postgres_exactly_once");
 
-    let mut kills = 0;
-    let mut runs = 0;
-    let (lo, mut hi) = (100u64, 1_500u64);
-    while kills < KILLS {
-        runs += 1;
-        assert!(runs <= 60, "only {kills} kills in {runs} runs");
-        let mut child = w.spawn_run(CONFIG, LOG);
-        let delay = rng.between(lo, hi);
-        std::thread::sleep(Duration::from_millis(delay));
-        match sigkill_if_running(&mut child) {
-            Kill::Killed => {
-                kills += 1;
-                let context = format!("after SIGKILL {kills} ({delay} ms into run {runs})");
-                Ledger::assert_no_duplicates(&pg, "orders", &context);
-                eprintln!("{context}: {} rows", Ledger::rows(&pg, "orders"));
-            }
-            Kill::Exited(status) => {
-                assert!(
-                    status.success(),
-                    "run {runs} failed: {status}\n{}",
-                    w.tail(LOG, 20)
-                );
-                ledger.assert_exactly_once(
-                    &pg,
-                    "orders",
-                    &format!("run {runs} finished before its kill"),
-                );
-                // Start over from nothing, killing sooner.
-                pg.psql("DROP TABLE orders; DROP TABLE weir_epochs");
-                std::fs::remove_dir_all(w.path().join("state")).expect("remove state");
-                hi = (hi * 2 / 3).max(lo + 50);
-            }
-        }
-    }
+    let series = KillSeries {
+        kills: KILLS,
+        max_runs: 60,
+        lo: 100,
+        hi: 1_500,
+        restart_forgets_kills: false,
+    };
+    w.kill_series(
+        CONFIG,
+        LOG,
+        &mut rng,
+        series,
+        |k| {
+            let context = format!(
+                "after SIGKILL {} ({} ms into run {})",
+                k.kill, k.delay, k.run
+            );
+            Ledger::assert_no_duplicates(&pg, "orders", &context);
+            eprintln!("{context}: {} rows", Ledger::rows(&pg, "orders"));
+        },
+        |run, status| {
+            assert!(
+                status.success(),
+                "run {run} failed: {status}\n{}",
+                w.tail(LOG, 20)
+            );
+            ledger.assert_exactly_once(
+                &pg,
+                "orders",
+                &format!("run {run} finished before its kill"),
+            );
+            // Start over from nothing (the series kills sooner from now on).
+            pg.psql("DROP TABLE orders; DROP TABLE weir_epochs");
+            std::fs::remove_dir_all(w.path().join("state")).expect("remove state");
+        },
+    );
     let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(120));
     assert!(
         status.success(),
