@@ -405,28 +405,41 @@ impl BlockingSink for LogSink {
         marker
             .store(&marker_path, &tmp)
             .map_err(io_err("write", &marker_path))?;
-        let mut futures = Vec::new();
-        for &(p, skip) in &plan {
-            let mine: Vec<&Staged> = records
-                .iter()
-                .filter(|s| s.partition == p)
-                .skip(skip)
-                .collect();
-            let keys: Vec<Option<Vec<u8>>> = mine
-                .iter()
-                .map(|s| keypath::encode_key(s.key.as_deref(), Some(&tag)))
-                .collect();
-            let new: Vec<NewRecord<'_>> = mine
-                .iter()
-                .zip(&keys)
-                .map(|(s, k)| NewRecord {
-                    key: k.as_deref(),
-                    value: &s.value,
-                    timestamp_ms: None,
-                })
-                .collect();
-            futures.push(self.partitions[p as usize].append_async(&new));
-        }
+        let keys: Vec<Vec<Option<Vec<u8>>>> = plan
+            .iter()
+            .map(|&(p, skip)| {
+                records
+                    .iter()
+                    .filter(|s| s.partition == p)
+                    .skip(skip)
+                    .map(|s| keypath::encode_key(s.key.as_deref(), Some(&tag)))
+                    .collect()
+            })
+            .collect();
+        let news: Vec<Vec<NewRecord<'_>>> = plan
+            .iter()
+            .zip(&keys)
+            .map(|(&(p, skip), keys)| {
+                records
+                    .iter()
+                    .filter(|s| s.partition == p)
+                    .skip(skip)
+                    .zip(keys)
+                    .map(|(s, k)| NewRecord {
+                        key: k.as_deref(),
+                        value: &s.value,
+                        timestamp_ms: None,
+                    })
+                    .collect()
+            })
+            .collect();
+        // All partitions in one group commit: one fsync of the topic's journal.
+        let appends: Vec<(&weir_log::Partition, &[NewRecord<'_>])> = plan
+            .iter()
+            .zip(&news)
+            .map(|(&(p, _), new)| (&self.partitions[p as usize], &new[..]))
+            .collect();
+        let futures = weir_log::Partition::append_all(&appends);
         let mut failure = None;
         for (&(p, _), f) in plan.iter().zip(futures) {
             let result = f.wait();
