@@ -15,9 +15,11 @@ pub struct PartitionStats {
     pub bytes: u64,
     /// Consumers and their committed offsets.
     pub consumers: Vec<(String, u64)>,
-    /// Batches written since open (one write, and one fsync under `Fsync::Always`, each).
+    /// Batches written since open (one write each; under `Fsync::Always` each is made durable
+    /// by an fsync of the segment or, with other partitions in its group, of the topic's
+    /// journal).
     pub batches: u64,
-    /// File and directory fsyncs since open.
+    /// Fsyncs of its segment files and directory since open (not the topic journal's).
     pub syncs: u64,
     /// Whether a failed write or fsync poisoned the writer.
     pub poisoned: bool,
