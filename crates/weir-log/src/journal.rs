@@ -146,7 +146,9 @@ pub(crate) struct Journal {
 
 impl Journal {
     /// Opens (creating if needed) the journal at `path` and starts the generation after
-    /// `previous`, with its header synced. The caller syncs the directory.
+    /// `previous`, with its header synced. Without a previous generation (no file, or no valid
+    /// header) the file is emptied first, so nothing older can follow the new entries. The
+    /// caller syncs the directory.
     pub fn start(
         storage: &dyn Storage,
         path: &Path,
@@ -158,6 +160,9 @@ impl Journal {
             Err(e) if e.kind() == io::ErrorKind::NotFound => storage.create(path)?,
             Err(e) => return Err(e),
         };
+        if previous == 0 {
+            file.set_len(0)?;
+        }
         let mut journal = Journal {
             path: path.to_path_buf(),
             file,
@@ -279,6 +284,34 @@ mod tests {
             read(&storage, Path::new("/t/none"))
                 .expect("read")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn a_journal_without_a_valid_header_is_emptied_before_its_first_generation() {
+        let storage = MemStorage::new();
+        storage.create_dir_all(Path::new("/t")).expect("mkdir");
+        let path = Path::new("/t/journal");
+        // Generation-1 entries after a damaged header: left over, never to be read as new (the
+        // new first entry has the length of the old one, so the second would line up).
+        let mut old = file(&[(1, 0, b"old"), (1, 1, b"stale")], 1);
+        old[0] ^= 0xff;
+        storage.create(path).expect("create");
+        assert!(storage.set_file_bytes(path, &old));
+        assert_eq!(
+            read(&storage, path).expect("read"),
+            Some(Contents::default())
+        );
+        let mut j = Journal::start(&storage, path, 0, 1 << 20).expect("start");
+        j.write_synced([(2, &b"new"[..])]).expect("write");
+        let got = read(&storage, path).expect("read").expect("exists");
+        assert_eq!(got.generation, 1);
+        assert_eq!(
+            got.entries,
+            vec![Entry {
+                partition: 2,
+                frames: b"new".to_vec()
+            }]
         );
     }
 
