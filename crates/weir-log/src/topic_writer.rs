@@ -111,7 +111,9 @@ impl TopicWriter {
             return outcomes.iter().map(|_| Err(err.clone())).collect();
         }
         for (i, (writer, t)) in self.writers.iter_mut().zip(taken).enumerate() {
-            if outcomes[i].is_ok() {
+            // A partition with nothing taken has nothing to publish: its readers sleep on.
+            let idle = t.batch.records.is_empty() && t.requests.is_empty() && !t.closing;
+            if outcomes[i].is_ok() && !idle {
                 outcomes[i] = writer.after_batch(t);
             }
         }
