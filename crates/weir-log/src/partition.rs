@@ -309,30 +309,18 @@ impl PartitionShared {
     }
 
     /// Queues records for the writer and, if `wake`, wakes it; the completion fires when they
-    /// are acknowledged.
+    /// are acknowledged. `reserved`: the bytes of quota the caller reserved for them already
+    /// (given back if the partition refuses them); without it they are reserved here.
     fn enqueue(
         &self,
         records: &[NewRecord<'_>],
         wake: bool,
+        reserved: Option<u64>,
     ) -> Result<(AppendAck, Arc<Completion>)> {
-        let total = self.size_of(records)?;
-        if let Some(err) = self.refusal(&self.queue.lock()) {
-            return Err(err);
-        }
-        if total > 0 {
-            self.log.reserve(total)?;
-        }
-        self.enqueue_reserved(records, total, wake)
-    }
-
-    /// Queues records whose `total` bytes of quota are reserved already (given back if the
-    /// partition refuses them).
-    fn enqueue_reserved(
-        &self,
-        records: &[NewRecord<'_>],
-        total: u64,
-        wake: bool,
-    ) -> Result<(AppendAck, Arc<Completion>)> {
+        let total = match reserved {
+            Some(total) => total,
+            None => self.size_of(records)?,
+        };
         let now = if records.iter().any(|r| r.timestamp_ms.is_none()) {
             now_ms()
         } else {
@@ -341,7 +329,9 @@ impl PartitionShared {
         let mut guard = self.queue.lock();
         if let Some(err) = self.refusal(&guard) {
             drop(guard);
-            self.log.release(total);
+            if reserved.is_some() {
+                self.log.release(total);
+            }
             return Err(err);
         }
         let first = guard.next_offset;
@@ -353,6 +343,9 @@ impl PartitionShared {
                 },
                 Completion::done(Ok(())),
             ));
+        }
+        if reserved.is_none() {
+            self.log.reserve(total)?;
         }
         let q = &mut *guard;
         for (i, r) in records.iter().enumerate() {
@@ -424,14 +417,14 @@ impl Partition {
     /// after which the partition is poisoned and every further append fails with
     /// [`Error::Poisoned`]; [`Error::Closed`].
     pub fn append(&self, records: &[NewRecord<'_>]) -> Result<AppendAck> {
-        let (ack, completion) = self.shared.enqueue(records, true)?;
+        let (ack, completion) = self.shared.enqueue(records, true, None)?;
         completion.wait().map(|()| ack)
     }
 
     /// Queues records now and returns a future of their acknowledgement (see
     /// [`Partition::append`]). Runtime-agnostic: the log's writer thread wakes the task.
     pub fn append_async(&self, records: &[NewRecord<'_>]) -> AppendFuture {
-        match self.shared.enqueue(records, true) {
+        match self.shared.enqueue(records, true, None) {
             Ok((ack, completion)) => AppendFuture::queued(ack, completion),
             Err(err) => AppendFuture::failed(err),
         }
@@ -474,7 +467,7 @@ impl Partition {
                 if !signals.iter().any(|s| Arc::ptr_eq(s, signal)) {
                     signals.push(signal);
                 }
-                match p.shared.enqueue_reserved(records, total, false) {
+                match p.shared.enqueue(records, false, Some(total)) {
                     Ok((ack, completion)) => AppendFuture::queued(ack, completion),
                     Err(err) => AppendFuture::failed(err),
                 }

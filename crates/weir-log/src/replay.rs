@@ -66,14 +66,18 @@ pub(crate) fn replay(
         }
     }
     let mut bytes = 0;
-    for ((writer, batch), report) in writers.iter_mut().zip(&batches).zip(reports.iter_mut()) {
+    for (((writer, batch), report), restored_to) in writers
+        .iter_mut()
+        .zip(&batches)
+        .zip(reports.iter_mut())
+        .zip(next)
+    {
         if batch.records.is_empty() {
             continue;
         }
         writer.write(batch)?;
         writer.sync_active()?;
         let shared = writer.shared();
-        let restored_to = shared.queue.lock().next_offset + batch.records.len() as u64;
         shared.queue.lock().next_offset = restored_to;
         shared.publish(restored_to);
         report.replayed = batch.records.len() as u64;
