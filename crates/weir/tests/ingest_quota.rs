@@ -87,10 +87,11 @@ pipelines:
     checkpoint: { interval: 20ms }
 ",
     );
-    // Every request waits 20 ms between its quota check and its append, so concurrent
-    // requests meet there: without the reservation several pass the check on the same space
-    // and one is then stored in part (this fails 4 runs out of 4 with the reservation taken
-    // out). 16 requests of ~5.9 KB fit in 160 KiB once; the second round crosses the quota.
+    // Every request waits 20 ms between the engine's quota check and its append, so
+    // concurrent requests pass the check together on the same free space; the log then
+    // reserves each request's appends whole (without that, this fails 4 runs out of 4: a
+    // request stored in part). 16 requests of ~5.9 KB fit in 160 KiB once; the second round
+    // crosses the quota.
     let server = w.start_server_env(CONFIG, LOG, &[("WEIR_FAULT_INGEST_PAUSE_MS", "20")]);
     let addr = server.addr;
     let pad = "x".repeat(700);

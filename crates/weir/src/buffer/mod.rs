@@ -84,6 +84,38 @@ pub fn consumer(pipeline: &str) -> String {
     format!("pipeline.{pipeline}")
 }
 
+/// A partition's records to append: key bytes and value of each.
+pub type KeyedRecords<'a> = Vec<(Option<Vec<u8>>, &'a [u8])>;
+
+/// Queues, for each `(partition, records)` of `groups`, those records of `partitions`, all in
+/// one group commit (one fsync of the topic's journal; a full quota refuses them whole), each
+/// timestamped now. The futures come in `groups` order.
+#[must_use]
+pub fn append_group(
+    partitions: &[weir_log::Partition],
+    groups: &[(u32, KeyedRecords<'_>)],
+) -> Vec<weir_log::AppendFuture> {
+    let news: Vec<Vec<weir_log::NewRecord<'_>>> = groups
+        .iter()
+        .map(|(_, records)| {
+            records
+                .iter()
+                .map(|(key, value)| weir_log::NewRecord {
+                    key: key.as_deref(),
+                    value,
+                    timestamp_ms: None,
+                })
+                .collect()
+        })
+        .collect();
+    let appends: Vec<(&weir_log::Partition, &[weir_log::NewRecord<'_>])> = groups
+        .iter()
+        .zip(&news)
+        .map(|((p, _), new)| (&partitions[*p as usize], &new[..]))
+        .collect();
+    weir_log::Partition::append_all(&appends)
+}
+
 /// Whether any pipeline of `plan` uses the embedded log.
 #[must_use]
 pub fn needed(plan: &Plan) -> bool {

@@ -18,11 +18,11 @@
 //!
 //! Refusals store nothing: a malformed, empty or non-UTF-8 body, a record larger than the log
 //! takes, and — checked before appending — a full quota (of the log, or of the pipeline's topic
-//! when `quota` is set). A request reserves its bytes at that check until it is answered, so
-//! concurrent requests cannot both pass on the same free space: a request is stored whole or
-//! not at all. (A `log` sink writing to the same log is not part of the reservation; should it
-//! take the last space between the check and the append, a request can be stored in part and
-//! answered 503: with an `Idempotency-Key` its retry stores exactly the rest.)
+//! when `quota` is set). A request is stored whole or not at all: the log reserves the bytes
+//! of all its appends at once and refuses them together when its quota is full (whatever else
+//! writes to it meanwhile). A topic's quota is the engine's own: a request reserves its bytes
+//! at the check until it is answered, so concurrent requests cannot both pass on the same
+//! free space of the topic.
 //!
 //! **Idempotency.** A request with an `Idempotency-Key` header is remembered (see [`keys`])
 //! for the pipeline's `idempotency_window`, across restarts: a retry with the same key and body
@@ -41,13 +41,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use weir_log::NewRecord;
 
 pub use error::IngestError;
 use keys::KeyStore;
 use prepare::Batch;
 
-use crate::buffer::Buffer;
+use crate::buffer::{Buffer, KeyedRecords, append_group};
 use crate::config::{HttpSourcePlan, Plan, SourcePlan};
 use crate::keypath::KeyPath;
 
@@ -105,8 +104,8 @@ pub struct Ingest {
     max_record: u64,
     log_quota: Option<u64>,
     in_flight: Mutex<HashSet<(String, String)>>,
-    /// Bytes of requests between their quota check and their answer.
-    reserved: Mutex<Reserved>,
+    /// Bytes of requests between their topic-quota check and their answer, by pipeline.
+    reserved: Mutex<BTreeMap<String, u64>>,
     /// Keyed requests since keys were last expired.
     keyed: std::sync::atomic::AtomicU64,
 }
@@ -258,30 +257,35 @@ impl Ingest {
         }
     }
 
-    /// Reserves `needed` bytes for a request until it is answered, or refuses it when that
-    /// would take the log or the topic over its quota (counting the reservations of requests
-    /// in progress).
+    /// Refuses a request that would take the log or the topic over its quota; reserves its
+    /// bytes until it is answered when the topic has a quota (counting the reservations of
+    /// requests in progress). The log's quota needs no reservation here: the log reserves a
+    /// request's appends whole.
     fn reserve(
         &self,
         pipeline: &str,
         route: &Route,
         needed: u64,
     ) -> Result<Reservation<'_>, IngestError> {
+        let none = Reservation {
+            ingest: self,
+            pipeline: None,
+            bytes: 0,
+        };
         if route.plan.quota.is_none() && self.log_quota.is_none() {
-            return Ok(Reservation::none(self));
+            return Ok(none);
         }
         let mut reserved = self
             .reserved
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let topic_reserved = reserved.by_pipeline.get(pipeline).copied().unwrap_or(0);
         if let Some(quota) = route.plan.quota {
             let used: u64 = route
                 .partitions
                 .iter()
                 .map(|p| p.stats().bytes)
                 .sum::<u64>()
-                + topic_reserved;
+                + reserved.get(pipeline).copied().unwrap_or(0);
             if used + needed > quota {
                 return Err(IngestError::Quota(format!(
                     "the quota of pipeline `{pipeline}` is reached: {used} of {quota} bytes used or reserved, the request needs {needed} more"
@@ -289,15 +293,17 @@ impl Ingest {
             }
         }
         if let Some(quota) = self.log_quota {
-            let used = self.buffer.log().stats().bytes + reserved.total;
+            let used = self.buffer.log().stats().bytes;
             if used + needed > quota {
                 return Err(IngestError::Quota(format!(
-                    "the log's disk quota is reached: {used} of {quota} bytes used or reserved, the request needs {needed} more"
+                    "the log's disk quota is reached: {used} of {quota} bytes used, the request needs {needed} more"
                 )));
             }
         }
-        reserved.total += needed;
-        *reserved.by_pipeline.entry(pipeline.to_owned()).or_default() += needed;
+        if route.plan.quota.is_none() {
+            return Ok(none);
+        }
+        *reserved.entry(pipeline.to_owned()).or_default() += needed;
         Ok(Reservation {
             ingest: self,
             pipeline: Some(pipeline.to_owned()),
@@ -306,28 +312,12 @@ impl Ingest {
     }
 }
 
-/// Bytes reserved by requests in progress.
-#[derive(Debug, Default)]
-struct Reserved {
-    total: u64,
-    by_pipeline: BTreeMap<String, u64>,
-}
-
-/// A request's reserved bytes, given back when it is answered (they are then in the log).
+/// A request's reserved bytes of its topic's quota, given back when it is answered (they are
+/// then in the log).
 struct Reservation<'a> {
     ingest: &'a Ingest,
     pipeline: Option<String>,
     bytes: u64,
-}
-
-impl<'a> Reservation<'a> {
-    fn none(ingest: &'a Ingest) -> Self {
-        Self {
-            ingest,
-            pipeline: None,
-            bytes: 0,
-        }
-    }
 }
 
 impl Drop for Reservation<'_> {
@@ -340,8 +330,7 @@ impl Drop for Reservation<'_> {
             .reserved
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        reserved.total = reserved.total.saturating_sub(self.bytes);
-        if let Some(r) = reserved.by_pipeline.get_mut(&pipeline) {
+        if let Some(r) = reserved.get_mut(&pipeline) {
             *r = r.saturating_sub(self.bytes);
         }
     }
@@ -369,39 +358,22 @@ async fn append(
     plan: &[(u32, usize)],
     tag: Option<&str>,
 ) -> Vec<Result<weir_log::AppendAck, weir_log::Error>> {
-    let groups: Vec<&[prepare::Prepared]> = plan
+    let groups: Vec<(u32, KeyedRecords<'_>)> = plan
         .iter()
         .map(|&(p, skip)| {
-            batch
+            let records = batch
                 .group(p)
-                .map_or(&[][..], |g| &g.records[skip.min(g.records.len())..])
+                .map_or(&[][..], |g| &g.records[skip.min(g.records.len())..]);
+            let keys = prepare::key_bytes(records, tag);
+            let keyed = keys
+                .into_iter()
+                .zip(records)
+                .map(|(k, r)| (k, &r.value[..]))
+                .collect();
+            (p, keyed)
         })
         .collect();
-    let keys: Vec<_> = groups
-        .iter()
-        .map(|records| prepare::key_bytes(records, tag))
-        .collect();
-    let news: Vec<Vec<NewRecord<'_>>> = groups
-        .iter()
-        .zip(&keys)
-        .map(|(records, keys)| {
-            records
-                .iter()
-                .zip(keys)
-                .map(|(r, k)| NewRecord {
-                    key: k.as_deref(),
-                    value: &r.value,
-                    timestamp_ms: None,
-                })
-                .collect()
-        })
-        .collect();
-    let appends: Vec<(&weir_log::Partition, &[NewRecord<'_>])> = plan
-        .iter()
-        .zip(&news)
-        .map(|(&(p, _), new)| (&route.partitions[p as usize], &new[..]))
-        .collect();
-    let futures = weir_log::Partition::append_all(&appends);
+    let futures = append_group(&route.partitions, &groups);
     let mut results = Vec::with_capacity(futures.len());
     for f in futures {
         results.push(f.await);

@@ -45,11 +45,11 @@ use std::io::{self, BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use weir_log::{NewRecord, Partition};
+use weir_log::Partition;
 
 use super::blocking::BlockingSink;
 use super::{Sink, SinkError, SinkFactory};
-use crate::buffer::Buffer;
+use crate::buffer::{Buffer, KeyedRecords, append_group};
 use crate::config::{Guarantee, LogSinkPlan};
 use crate::durable;
 use crate::epoch::{Epoch, LaneId};
@@ -405,41 +405,25 @@ impl BlockingSink for LogSink {
         marker
             .store(&marker_path, &tmp)
             .map_err(io_err("write", &marker_path))?;
-        let keys: Vec<Vec<Option<Vec<u8>>>> = plan
+        // All partitions in one group commit: one fsync of the topic's journal.
+        let groups: Vec<(u32, KeyedRecords<'_>)> = plan
             .iter()
             .map(|&(p, skip)| {
-                records
+                let keyed = records
                     .iter()
                     .filter(|s| s.partition == p)
                     .skip(skip)
-                    .map(|s| keypath::encode_key(s.key.as_deref(), Some(&tag)))
-                    .collect()
-            })
-            .collect();
-        let news: Vec<Vec<NewRecord<'_>>> = plan
-            .iter()
-            .zip(&keys)
-            .map(|(&(p, skip), keys)| {
-                records
-                    .iter()
-                    .filter(|s| s.partition == p)
-                    .skip(skip)
-                    .zip(keys)
-                    .map(|(s, k)| NewRecord {
-                        key: k.as_deref(),
-                        value: &s.value,
-                        timestamp_ms: None,
+                    .map(|s| {
+                        (
+                            keypath::encode_key(s.key.as_deref(), Some(&tag)),
+                            &s.value[..],
+                        )
                     })
-                    .collect()
+                    .collect();
+                (p, keyed)
             })
             .collect();
-        // All partitions in one group commit: one fsync of the topic's journal.
-        let appends: Vec<(&weir_log::Partition, &[NewRecord<'_>])> = plan
-            .iter()
-            .zip(&news)
-            .map(|(&(p, _), new)| (&self.partitions[p as usize], &new[..]))
-            .collect();
-        let futures = weir_log::Partition::append_all(&appends);
+        let futures = append_group(&self.partitions, &groups);
         let mut failure = None;
         for (&(p, _), f) in plan.iter().zip(futures) {
             let result = f.wait();
@@ -500,6 +484,7 @@ mod tests {
     use super::*;
     use crate::config::SinkPlan;
     use crate::record::{RecordId, RecordMeta};
+    use weir_log::NewRecord;
 
     fn setup(dir: &Path) -> (Arc<Buffer>, LogSinkFactory) {
         std::fs::write(dir.join("in.jsonl"), "{}\n").expect("input");
