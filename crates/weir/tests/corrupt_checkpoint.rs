@@ -106,12 +106,7 @@ fn corrupt_torn_and_all_unusable_manifests_after_a_complete_run_are_passed_over_
         CONFIG,
         config(orders.filter, "interval: 10s, max_records: 500", 100),
     );
-    let status = w.run_to_end(CONFIG, "first.log", Duration::from_secs(60));
-    assert!(
-        status.success(),
-        "first run exited with {status}:\n{}",
-        w.tail("first.log", 20)
-    );
+    w.run_ok(CONFIG, "first.log", Duration::from_secs(60), "first run");
     let out = w.path().join("out");
     orders.assert_exactly_once(&committed_by_lane(&out), "after the first run");
     let before = w.checkpoints(CONFIG);
@@ -312,12 +307,7 @@ fn output_of_passed_over_epochs_is_withdrawn_even_when_the_rerun_cuts_epochs_dif
         CONFIG,
         config(orders.filter, "interval: 10s, max_records: 500", 100),
     );
-    let status = w.run_to_end(CONFIG, "first.log", Duration::from_secs(60));
-    assert!(
-        status.success(),
-        "first run exited with {status}:\n{}",
-        w.tail("first.log", 20)
-    );
+    w.run_ok(CONFIG, "first.log", Duration::from_secs(60), "first run");
     let out = w.path().join("out");
     orders.assert_exactly_once(&committed_by_lane(&out), "after the first run");
     assert_eq!(
@@ -386,12 +376,7 @@ fn a_lane_with_no_usable_manifest_starts_over_and_keeps_the_checkpoints_it_write
         CONFIG,
         config(orders.filter, "interval: 10s, max_records: 500", 100),
     );
-    let status = w.run_to_end(CONFIG, "first.log", Duration::from_secs(60));
-    assert!(
-        status.success(),
-        "first run exited with {status}:\n{}",
-        w.tail("first.log", 20)
-    );
+    w.run_ok(CONFIG, "first.log", Duration::from_secs(60), "first run");
     let out = w.path().join("out");
 
     // Every manifest of f0 (epochs 8, 9, 10) unusable: the lane starts over from the beginning.

@@ -68,12 +68,7 @@ fn malformed_and_failing_records_go_to_the_dlq_and_the_rest_to_the_output_exactl
     let data = write_input(&w);
     w.write(CONFIG, config("{ interval: 20ms }", 256));
 
-    let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(60));
-    assert!(
-        status.success(),
-        "run exited with {status}; end of log:\n{}",
-        w.tail(LOG, 20)
-    );
+    w.run_ok(CONFIG, LOG, Duration::from_secs(60), "run");
 
     let committed = committed_by_lane(&w.path().join("out"));
     let dlq = w.dlq_list(CONFIG, &[]);
@@ -212,20 +207,12 @@ fn the_partition_is_exact_through_random_sigkills() {
         &mut rng,
         series,
         |k| {
-            let context = format!(
-                "after SIGKILL {} (run {}, {} ms in)",
-                k.kill, k.run, k.delay
-            );
+            let context = format!("after {k}");
             let (out, dead) = assert_sound_after_kill(&w, &data, &context);
             eprintln!("{context}: {out} records in the output, {dead} in the DLQ");
         },
-        |run, status| {
+        |run| {
             // Finished before the kill: check it, then start the scenario over from nothing.
-            assert!(
-                status.success(),
-                "run {run} exited with {status}; end of log:\n{}",
-                w.tail(LOG, 20)
-            );
             data.assert_placed(
                 &committed_by_lane(&w.path().join("out")),
                 &w.dlq_list(CONFIG, &[]),
@@ -237,12 +224,7 @@ fn the_partition_is_exact_through_random_sigkills() {
         },
     );
 
-    let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(60));
-    assert!(
-        status.success(),
-        "final run exited with {status}; end of log:\n{}",
-        w.tail(LOG, 20)
-    );
+    w.run_ok(CONFIG, LOG, Duration::from_secs(60), "final run");
     let dlq: Vec<DlqEntry> = w.dlq_list(CONFIG, &[]);
     // assert_placed checks attempts == 1 and that no record has two entries; the ids of the
     // entries are unique by (partition, offset) as well.

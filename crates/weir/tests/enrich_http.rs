@@ -169,12 +169,7 @@ fn records_the_api_rejects_are_dead_lettered_and_only_those() {
     let w = Workdir::new();
     let total = input(&w, 2, 500);
     w.write(CONFIG, config(&api, &hold, "    timeout: 2s", ""));
-    let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(90));
-    assert!(
-        status.success(),
-        "weir failed: {status}\n{}",
-        w.tail(LOG, 20)
-    );
+    w.run_ok(CONFIG, LOG, Duration::from_secs(90), "weir");
 
     let dead = dead_letters(&w);
     let dead_ns: BTreeSet<u64> = dead
@@ -260,12 +255,7 @@ fn the_bulkhead_never_lets_more_than_concurrency_calls_through() {
         CONFIG,
         config(&api, &hold, "    timeout: 2s\n    concurrency: 4", ""),
     );
-    let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(90));
-    assert!(
-        status.success(),
-        "weir failed: {status}\n{}",
-        w.tail(LOG, 20)
-    );
+    w.run_ok(CONFIG, LOG, Duration::from_secs(90), "weir");
     assert_eq!(output(&w).len(), total);
     assert_eq!(api.calls(), total as u64);
     let peak = api.peak_in_flight();

@@ -134,11 +134,11 @@ fn stop_with(signal: &str) {
     orders.assert_covered_by_checkpoints(&committed, &checkpoints.lanes, true, &context);
 
     // A rerun picks up where the stop left off and completes the output exactly once.
-    let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(120));
-    assert!(
-        status.success(),
-        "rerun after SIG{signal} exited with {status}:\n{}",
-        w.tail(LOG, 20)
+    w.run_ok(
+        CONFIG,
+        LOG,
+        Duration::from_secs(120),
+        &format!("rerun after SIG{signal}"),
     );
     orders.assert_exactly_once(
         &committed_by_lane(&out),

@@ -53,12 +53,7 @@ fn batches_arrive_with_idempotency_keys_and_a_replay_repeats_them() {
     let w = Workdir::new();
     let total = input(&w);
     w.write(CONFIG, config(&stub));
-    let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(60));
-    assert!(
-        status.success(),
-        "weir failed: {status}\n{}",
-        w.tail(LOG, 20)
-    );
+    w.run_ok(CONFIG, LOG, Duration::from_secs(60), "weir");
 
     let first = stub.received();
     let records: BTreeSet<String> = first
@@ -77,12 +72,7 @@ fn batches_arrive_with_idempotency_keys_and_a_replay_repeats_them() {
     // Without its checkpoints the pipeline sends everything again: the same batches under
     // the same keys.
     std::fs::remove_dir_all(w.path().join("state")).expect("remove state");
-    let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(60));
-    assert!(
-        status.success(),
-        "replay failed: {status}\n{}",
-        w.tail(LOG, 20)
-    );
+    w.run_ok(CONFIG, LOG, Duration::from_secs(60), "replay");
     let again: BTreeSet<String> = stub.received()[first.len()..]
         .iter()
         .map(|r| r.key.clone().expect("Idempotency-Key"))
@@ -134,12 +124,7 @@ fn records_the_endpoint_refuses_go_to_the_dlq_and_every_other_record_arrives_onc
     }
     stub.reject_ids(bad.iter().cloned());
     w.write(CONFIG, config(&stub));
-    let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(120));
-    assert!(
-        status.success(),
-        "weir failed: {status}\n{}",
-        w.tail(LOG, 30)
-    );
+    w.run_ok(CONFIG, LOG, Duration::from_secs(120), "weir");
 
     // What the endpoint stored, one copy per Idempotency-Key (what a receiver honouring the
     // header keeps): every good record exactly once, no bad one.

@@ -61,19 +61,11 @@ fn transactional_mode_writes_each_record_once_through_sigkills_and_without_check
         &mut rng,
         series,
         |k| {
-            let context = format!(
-                "after SIGKILL {} ({} ms into run {})",
-                k.kill, k.delay, k.run
-            );
+            let context = format!("after {k}");
             Ledger::assert_no_duplicates(&pg, "orders", &context);
             eprintln!("{context}: {} rows", Ledger::rows(&pg, "orders"));
         },
-        |run, status| {
-            assert!(
-                status.success(),
-                "run {run} failed: {status}\n{}",
-                w.tail(LOG, 20)
-            );
+        |run| {
             ledger.assert_exactly_once(
                 &pg,
                 "orders",
@@ -84,23 +76,18 @@ fn transactional_mode_writes_each_record_once_through_sigkills_and_without_check
             std::fs::remove_dir_all(w.path().join("state")).expect("remove state");
         },
     );
-    let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(120));
-    assert!(
-        status.success(),
-        "final run failed: {status}\n{}",
-        w.tail(LOG, 20)
-    );
+    w.run_ok(CONFIG, LOG, Duration::from_secs(120), "final run");
     ledger.assert_exactly_once(&pg, "orders", "after the final run");
     assert_eq!(pg.count("SELECT count(*) FROM pg_prepared_xacts"), 0);
 
     // The database remembers where every lane is: without the local checkpoints a new run
     // resumes from there instead of writing everything again.
     std::fs::remove_dir_all(w.path().join("state")).expect("remove state");
-    let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(120));
-    assert!(
-        status.success(),
-        "run without checkpoints failed: {status}\n{}",
-        w.tail(LOG, 20)
+    w.run_ok(
+        CONFIG,
+        LOG,
+        Duration::from_secs(120),
+        "run without checkpoints",
     );
     ledger.assert_exactly_once(&pg, "orders", "after a run without local checkpoints");
     assert!(
@@ -133,20 +120,10 @@ fn upsert_mode_keeps_one_row_per_key_with_the_last_value() {
     let mut child = w.spawn_run(CONFIG, LOG);
     std::thread::sleep(Duration::from_millis(400));
     let _ = sigkill_if_running(&mut child);
-    let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(120));
-    assert!(
-        status.success(),
-        "run failed: {status}\n{}",
-        w.tail(LOG, 20)
-    );
+    w.run_ok(CONFIG, LOG, Duration::from_secs(120), "run");
     // A full replay changes nothing either.
     std::fs::remove_dir_all(w.path().join("state")).expect("remove state");
-    let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(120));
-    assert!(
-        status.success(),
-        "replay failed: {status}\n{}",
-        w.tail(LOG, 20)
-    );
+    w.run_ok(CONFIG, LOG, Duration::from_secs(120), "replay");
 
     assert_eq!(pg.count("SELECT count(*) FROM orders"), ledger.total());
     Ledger::assert_no_duplicates(&pg, "orders", "upsert");

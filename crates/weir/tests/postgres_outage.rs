@@ -247,11 +247,11 @@ fn a_sigterm_during_the_outage_stops_at_once_and_the_next_run_loses_and_duplicat
         "everything was committed before the stop; the test proves nothing"
     );
 
-    let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(120));
-    assert!(
-        status.success(),
-        "the run after the stop failed: {status}\n{}",
-        w.tail(LOG, 30)
+    w.run_ok(
+        CONFIG,
+        LOG,
+        Duration::from_secs(120),
+        "the run after the stop",
     );
     ledger.assert_exactly_once(&pg, "orders", "after SIGTERM during the outage");
     assert_eq!(

@@ -121,11 +121,11 @@ fn setup(mode: &str, per_file: u64) -> (Postgres, Workdir, Expected) {
 
 fn run_mode(mode: &str) {
     let (pg, w, expected) = setup(mode, 4_000);
-    let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(120));
-    assert!(
-        status.success(),
-        "{mode}: weir failed: {status}\n{}",
-        w.tail(LOG, 30)
+    w.run_ok(
+        CONFIG,
+        LOG,
+        Duration::from_secs(120),
+        &format!("{mode}: weir"),
     );
     assert_split(&pg, &w, &expected, mode);
     assert!(
@@ -240,12 +240,7 @@ fn refusals_stay_exact_through_repeated_sigkills() {
         kills >= 3,
         "only {kills} runs were killed before the input was done"
     );
-    let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(120));
-    assert!(
-        status.success(),
-        "final run failed: {status}\n{}",
-        w.tail(LOG, 30)
-    );
+    w.run_ok(CONFIG, LOG, Duration::from_secs(120), "final run");
     assert_split(
         &pg,
         &w,

@@ -72,12 +72,7 @@ fn run(dlq: &str) -> (Vec<Value>, String, Vec<DlqEntry>) {
     let text: String = people.iter().map(|p| format!("{p}\n")).collect();
     w.write("in/people.jsonl", text);
     w.write(CONFIG, config(dlq));
-    let status = w.run_to_end(CONFIG, LOG, Duration::from_secs(60));
-    assert!(
-        status.success(),
-        "run exited with {status}; log:\n{}",
-        w.tail(LOG, 20)
-    );
+    w.run_ok(CONFIG, LOG, Duration::from_secs(60), "run");
     let committed = support::committed_by_lane(&w.path().join("out"));
     let good: Vec<String> = people
         .iter()

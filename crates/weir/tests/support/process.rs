@@ -88,6 +88,17 @@ impl Workdir {
             }
         }
     }
+
+    /// [`Workdir::run_to_end`] that must succeed: panics naming `what` and showing the end of
+    /// the log otherwise.
+    pub fn run_ok(&self, config: &str, stderr_file: &str, timeout: Duration, what: &str) {
+        let status = self.run_to_end(config, stderr_file, timeout);
+        assert!(
+            status.success(),
+            "{what} exited with {status}; end of log:\n{}",
+            self.tail(stderr_file, 30)
+        );
+    }
 }
 
 /// A series of SIGKILLed runs (see [`Workdir::kill_series`]).
@@ -117,11 +128,22 @@ pub struct Killed {
     pub delay: u64,
 }
 
+impl std::fmt::Display for Killed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SIGKILL {} (run {}, {} ms in)",
+            self.kill, self.run, self.delay
+        )
+    }
+}
+
 impl Workdir {
     /// Starts `weir run CONFIG` again and again, each run SIGKILLed after a delay drawn from
     /// `rng`, until `series.kills` runs were killed while running; `killed` checks the state
-    /// after each. A run that ends before its kill does not count: `ended(run, status)` checks
-    /// it and starts the scenario over (clearing what it must), and later kills come sooner.
+    /// after each. A run that ends before its kill does not count: it must have succeeded,
+    /// `ended(run)` checks its output and starts the scenario over (clearing what it must),
+    /// and later kills come sooner.
     /// Returns the kills counted and the runs started.
     pub fn kill_series(
         &self,
@@ -130,7 +152,7 @@ impl Workdir {
         rng: &mut super::rng::Rng,
         series: KillSeries,
         mut killed: impl FnMut(Killed),
-        mut ended: impl FnMut(usize, ExitStatus),
+        mut ended: impl FnMut(usize),
     ) -> (usize, usize) {
         let (lo, mut hi) = (series.lo, series.hi);
         let (mut kills, mut runs) = (0, 0);
@@ -154,7 +176,12 @@ impl Workdir {
                     });
                 }
                 Kill::Exited(status) => {
-                    ended(runs, status);
+                    assert!(
+                        status.success(),
+                        "run {runs} exited with {status} before its kill; end of log:\n{}",
+                        self.tail(log, 20)
+                    );
+                    ended(runs);
                     hi = (hi * 2 / 3).max(lo + 10);
                     if series.restart_forgets_kills {
                         kills = 0;
