@@ -676,10 +676,16 @@ fn buckets_are_cumulative(m: &Exposition) {
 fn a_finished_pipelines_counters_match_its_input_exactly() {
     let o = observed();
     // `orders` finishes long before `trickle`; once all its lanes have finished, its counters
-    // are final while the process still serves them.
+    // are final while the process still serves them. A scrape reads the metric families one
+    // after the other, so the first one that shows the lanes finished may have read the
+    // checkpoint histogram before the last commits: only scrapes after one that already
+    // showed them finished are taken.
+    let done =
+        |s: &Scrape| s.metrics.value(&series("weir_lanes_finished", "orders")) == FILES as f64;
     let finished: Vec<&Scrape> = ready_scrapes(o)
-        .into_iter()
-        .filter(|s| s.metrics.value(&series("weir_lanes_finished", "orders")) == FILES as f64)
+        .windows(2)
+        .filter(|w| done(w[0]) && done(w[1]))
+        .map(|w| w[1])
         .collect();
     assert!(
         !finished.is_empty(),
